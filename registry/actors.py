@@ -1,0 +1,116 @@
+"""Actor: who is acting, a signed-in user or an API token, with what it may see and do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import Forbidden
+from registry.permissions import ROLE_CAPABILITIES, Capability, Scope, token_capabilities
+
+if TYPE_CHECKING:
+    from registry.models import ApiToken, Organization, User
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: User | None
+    token: ApiToken | None = None
+    # org id → role. A token's holds its own org only, whatever other orgs its creator is in.
+    roles: Mapping[int, str] = field(default_factory=dict)
+    is_reviewer: bool = False
+    is_steward: bool = False
+
+    @classmethod
+    def anonymous(cls) -> Actor:
+        return cls(user=None)
+
+    @classmethod
+    def for_user(cls, user: User) -> Actor:
+        from registry.models import Membership
+
+        roles = dict(Membership.objects.filter(user=user).values_list("organization_id", "role"))
+        return cls(user=user, roles=roles, is_reviewer=user.is_reviewer, is_steward=user.is_steward)
+
+    @classmethod
+    def for_token(cls, token: ApiToken) -> Actor:
+        from registry.models import Membership
+
+        # The token acts with its creator's current role in the token's org (none if they left).
+        role = (
+            Membership.objects.filter(user_id=token.created_by_id, organization_id=token.organization_id)
+            .values_list("role", flat=True)
+            .first()
+        )
+        return cls(
+            user=token.created_by,
+            token=token,
+            roles={token.organization_id: role} if role else {},
+            is_reviewer=token.created_by.is_reviewer and Scope.REVIEW in token.scopes,
+            is_steward=False,  # steward powers are for signed-in people, never for a token
+        )
+
+    @staticmethod
+    def of(request: Any) -> Actor:
+        """The actor of a Django or DRF request, computed once per request."""
+        cached = getattr(request, "_consortium_actor", None)
+        if cached is not None:
+            return cached
+        token = getattr(request, "auth", None)
+        user = getattr(request, "user", None)
+        if token is not None and token.__class__.__name__ == "ApiToken":
+            actor = Actor.for_token(token)
+        elif user is not None and user.is_authenticated:
+            actor = Actor.for_user(user)
+        else:
+            actor = Actor.anonymous()
+        request._consortium_actor = actor
+        return actor
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user is not None
+
+    @property
+    def org_ids(self) -> frozenset[int]:
+        return frozenset(self.roles)
+
+    @property
+    def scopes(self) -> frozenset[str] | None:
+        """A token's scopes; None for a signed-in person (no scope limit)."""
+        return None if self.token is None else frozenset(self.token.scopes)
+
+    @property
+    def key(self) -> str | None:
+        """Stable identity for per-actor records such as Idempotency-Key replays."""
+        if self.token is not None:
+            return f"token:{self.token.pk}"
+        return f"user:{self.user.pk}" if self.user is not None else None
+
+    @property
+    def label(self) -> str:
+        if self.user is None:
+            return "anonymous"
+        if self.token is not None:
+            return f"{self.user.username} (token ocr_{self.token.lookup}…)"
+        return self.user.username
+
+    def capabilities(self, org_id: int) -> frozenset[Capability]:
+        role = self.roles.get(org_id)
+        if self.token is not None:
+            return token_capabilities(role, self.token.scopes)
+        return ROLE_CAPABILITIES[role] if role else frozenset()
+
+    def can(self, org_id: int, capability: Capability) -> bool:
+        return capability in self.capabilities(org_id)
+
+    def denial(self, organization: Organization, capability: Capability) -> str:
+        """Why this actor may not use `capability` in `organization`, in words."""
+        if self.token is not None:
+            return f"this token (scopes {sorted(self.token.scopes)}) cannot '{capability}' in '{organization.slug}'"
+        return f"you lack the '{capability}' capability in organization '{organization.slug}'"
+
+    def require(self, organization: Organization, capability: Capability) -> None:
+        if not self.can(organization.pk, capability):
+            raise Forbidden(self.denial(organization, capability))

@@ -1,0 +1,57 @@
+"""The API's one permission class, driven by the policy each view declares per action."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+
+from registry.actors import Actor
+from registry.permissions import Capability, Scope
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What an action needs. Reads are narrowed by `visible_to` in the view's queryset;
+    writes also need `capability` in the object's org (services check it again)."""
+
+    anonymous: bool = False
+    capability: Capability | None = None
+
+
+PUBLIC_READ = Policy(anonymous=True)
+MEMBER_READ = Policy()
+
+
+def write(capability: Capability | None) -> Policy:
+    return Policy(capability=capability)
+
+
+class ActionPolicy(BasePermission):
+    """Deny by default: an action without a declared policy is refused."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        policy: Policy | None = getattr(view, "action_policy", {}).get(view.action)
+        if policy is None:
+            self.message = f"no access policy is declared for '{view.action}'"
+            return False
+        actor = Actor.of(request)
+        if not actor.is_authenticated:
+            return policy.anonymous
+        if actor.scopes is not None and request.method in SAFE_METHODS and Scope.READ not in actor.scopes:
+            self.message = f"this token's scopes {sorted(actor.scopes)} do not include 'read'"
+            return False
+        return True
+
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        capability = view.action_policy[view.action].capability
+        if capability is None:
+            return True
+        actor = Actor.of(request)
+        organization = obj.organization
+        if actor.can(organization.pk, capability):
+            return True
+        self.message = actor.denial(organization, capability)
+        return False

@@ -1,0 +1,276 @@
+"""Input (`*In`) and output (`*Out`) serializers, one pair per resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from registry.models import (
+    ApiToken,
+    Artifact,
+    AuditEvent,
+    HubRepoType,
+    Kind,
+    LineageEdge,
+    Membership,
+    Organization,
+    Relation,
+    ReleaseTarget,
+    Sharing,
+    Version,
+)
+from registry.permissions import Role, Scope
+
+STATES = Version.State.choices
+
+
+def _strict(serializer: serializers.Serializer, data: Any) -> Any:
+    """Refuse fields the serializer does not know, instead of silently ignoring a typo."""
+    if isinstance(data, dict):
+        unknown = sorted(set(data) - set(serializer.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+    return data
+
+
+class StrictSerializer(serializers.Serializer):
+    def to_internal_value(self, data: Any) -> Any:
+        return super().to_internal_value(_strict(self, data))
+
+
+# Organizations and people
+
+
+class OrganizationOut(serializers.ModelSerializer):
+    country = serializers.CharField(source="country.code")
+
+    class Meta:
+        model = Organization
+        fields = ["slug", "name", "country", "hub_namespace", "created_at"]
+
+
+class OrganizationIn(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.CharField(max_length=64)
+    country = serializers.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code, like FR")
+    hub_namespace = serializers.CharField(max_length=96)
+    owner = serializers.CharField(help_text="Username of the org's first owner.")
+
+
+class MembershipOut(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    organization = serializers.CharField(source="organization.slug")
+
+    class Meta:
+        model = Membership
+        fields = ["username", "organization", "role", "created_at"]
+
+
+class MembershipIn(StrictSerializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MembershipRoleIn(StrictSerializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class TokenOut(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    organization = serializers.CharField(source="organization.slug")
+    created_by = serializers.CharField(source="created_by.username")
+    prefix = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "organization", "scopes", "prefix", "created_by", "created_at", "expires_at",
+                  "revoked_at", "last_used_at"]
+
+    def get_prefix(self, token: ApiToken) -> str:
+        return f"ocr_{token.lookup}"
+
+
+class TokenIssuedOut(TokenOut):
+    secret = serializers.SerializerMethodField(help_text="The token. Shown this once; only its digest is stored.")
+
+    class Meta(TokenOut.Meta):
+        fields = [*TokenOut.Meta.fields, "secret"]
+
+    def get_secret(self, token: ApiToken) -> str:
+        return self.context["secret"]
+
+
+class TokenIn(StrictSerializer):
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), allow_empty=False)
+    expires_at = serializers.DateTimeField(required=False)
+
+
+class AuditEventOut(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_label")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["action", "actor", "target_type", "target_id", "data", "created_at"]
+
+
+class AuditFilter(StrictSerializer):
+    action = serializers.CharField(required=False, help_text="Prefix of the action, like 'version.'")
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1)
+
+
+# Artifacts
+
+
+class ArtifactOut(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    organization = serializers.CharField(source="organization.slug")
+
+    class Meta:
+        model = Artifact
+        fields = ["id", "organization", "slug", "kind", "sharing", "description", "created_at"]
+
+
+class ArtifactIn(StrictSerializer):
+    organization = serializers.CharField(help_text="Slug of the owning org.")
+    slug = serializers.CharField(max_length=64)
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    sharing = serializers.ChoiceField(choices=Sharing.choices, default=Sharing.ORG)
+    description = serializers.CharField(allow_blank=True, default="", max_length=20_000)
+
+
+class ArtifactUpdateIn(StrictSerializer):
+    sharing = serializers.ChoiceField(choices=Sharing.choices, required=False)
+    description = serializers.CharField(allow_blank=True, required=False, max_length=20_000)
+
+
+class ArtifactFilter(StrictSerializer):
+    kind = serializers.ChoiceField(choices=Kind.choices, required=False)
+    org = serializers.CharField(required=False)
+    license = serializers.CharField(required=False)
+    state = serializers.ChoiceField(choices=STATES, required=False)
+    search = serializers.CharField(required=False, max_length=200)
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1)
+
+
+# Versions and lineage
+
+
+class ArtifactRefOut(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    organization = serializers.CharField(source="organization.slug")
+
+    class Meta:
+        model = Artifact
+        fields = ["id", "organization", "slug", "kind", "sharing"]
+
+
+class VersionOut(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    artifact = ArtifactRefOut()
+    created_by = serializers.CharField(source="created_by.username")
+
+    class Meta:
+        model = Version
+        fields = ["id", "artifact", "number", "state", "state_changed_at", "license", "release_target", "metadata",
+                  "readme", "compute", "manifest_sha256", "created_by", "created_at"]
+
+
+class ComputeIn(StrictSerializer):
+    gpu_hours = serializers.FloatField(required=False, min_value=0)
+    flops = serializers.FloatField(required=False, min_value=0)
+    hardware = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class LineageItemIn(StrictSerializer):
+    relation = serializers.ChoiceField(choices=Relation.choices)
+    version = serializers.CharField(required=False, help_text="Id of a registry version.")
+    hub_repo = serializers.CharField(required=False, help_text="External Hub repo id, like meta-llama/Llama-3.1-8B.")
+    hub_repo_type = serializers.ChoiceField(choices=HubRepoType.choices, default=HubRepoType.MODEL)
+    revision = serializers.CharField(required=False, help_text="The 40-hex commit the external repo is pinned to.")
+    license = serializers.CharField(required=False, help_text="SPDX expression of the external repo's license.")
+
+
+class VersionIn(StrictSerializer):
+    artifact = serializers.UUIDField()
+    number = serializers.CharField(max_length=64)
+    license = serializers.CharField(max_length=500, help_text="SPDX expression, like 'Apache-2.0 OR MIT'.")
+    metadata = serializers.JSONField(required=False, default=dict)
+    readme = serializers.CharField(required=False, allow_blank=True, default="")
+    compute = ComputeIn(required=False)
+    release_target = serializers.ChoiceField(choices=ReleaseTarget.choices, default=ReleaseTarget.HUB)
+    lineage = LineageItemIn(many=True, required=False, default=list)
+
+
+class VersionFilter(StrictSerializer):
+    artifact = serializers.UUIDField(required=False)
+    kind = serializers.ChoiceField(choices=Kind.choices, required=False)
+    org = serializers.CharField(required=False)
+    license = serializers.CharField(required=False)
+    state = serializers.ChoiceField(choices=STATES, required=False)
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1)
+
+
+class VersionRefOut(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    artifact = serializers.SerializerMethodField()
+    kind = serializers.CharField(source="artifact.kind")
+
+    class Meta:
+        model = Version
+        fields = ["id", "artifact", "kind", "number", "state"]
+
+    def get_artifact(self, version: Version) -> str:
+        return f"{version.artifact.organization.slug}/{version.artifact.slug}"
+
+
+class HubRefOut(serializers.ModelSerializer):
+    repo = serializers.CharField(source="external_repo")
+    repo_type = serializers.CharField(source="external_repo_type")
+    revision = serializers.CharField(source="external_revision")
+    license = serializers.CharField(source="external_license")
+
+    class Meta:
+        model = LineageEdge
+        fields = ["repo", "repo_type", "revision", "license"]
+
+
+class ParentEdgeOut(serializers.ModelSerializer):
+    version = VersionRefOut(source="parent", allow_null=True)
+    hub = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LineageEdge
+        fields = ["relation", "version", "hub"]
+
+    def get_hub(self, edge: LineageEdge) -> dict[str, str] | None:
+        return HubRefOut(edge).data if edge.parent_id is None else None
+
+
+class ChildEdgeOut(serializers.ModelSerializer):
+    version = VersionRefOut(source="child")
+
+    class Meta:
+        model = LineageEdge
+        fields = ["relation", "version"]
+
+
+class LineageOut(serializers.Serializer):
+    version = VersionRefOut()
+    parents = ParentEdgeOut(many=True)
+    children = ChildEdgeOut(many=True)
+
+
+class MeOut(serializers.Serializer):
+    username = serializers.CharField()
+    is_reviewer = serializers.BooleanField()
+    is_steward = serializers.BooleanField()
+    organizations = serializers.ListField(child=serializers.DictField())
+    token = serializers.DictField(allow_null=True)

@@ -1,0 +1,24 @@
+"""/api/v1/: the router, the OpenAPI schema and its docs page."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from registry.api import views
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("organizations", views.OrganizationViewSet, basename="organization")
+router.register(r"organizations/(?P<org_slug>[a-z0-9-]+)/memberships", views.MembershipViewSet, basename="membership")
+router.register(r"organizations/(?P<org_slug>[a-z0-9-]+)/tokens", views.TokenViewSet, basename="token")
+router.register(r"organizations/(?P<org_slug>[a-z0-9-]+)/audit-events", views.AuditEventViewSet, basename="audit-event")
+router.register("artifacts", views.ArtifactViewSet, basename="artifact")
+router.register("versions", views.VersionViewSet, basename="version")
+
+urlpatterns = [
+    path("", include(router.urls)),
+    path("me/", views.MeView.as_view(), name="me"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+]

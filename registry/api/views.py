@@ -1,0 +1,282 @@
+"""API v1 viewsets: thin adapters that parse, call one service or selector, and render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from registry import selectors
+from registry.actors import Actor
+from registry.api import serializers as s
+from registry.api.permissions import MEMBER_READ, PUBLIC_READ, ActionPolicy, write
+from registry.models import Artifact, Organization, User, Version
+from registry.permissions import Capability
+from registry.services import artifacts, organizations, tokens, versions
+from registry.services.versions import ComputeIn, LineageIn
+
+UUID_RE = r"[0-9a-fA-F-]{32,36}"
+
+
+def _validated(serializer_class: type[s.StrictSerializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class Base(viewsets.GenericViewSet):
+    permission_classes = [ActionPolicy]
+    filter_class: type[s.StrictSerializer] | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.of(self.request)
+
+    def filters(self) -> dict[str, Any]:
+        """Query parameters checked against the view's filter serializer (unknown ones refused)."""
+        if self.filter_class is None:
+            return {}
+        found = _validated(self.filter_class, self.request.query_params.dict())
+        return {k: v for k, v in found.items() if k not in {"page", "page_size"}}
+
+
+def organization_of(request: Request, slug: str) -> Organization:
+    """A nested route's org, or 404 when the actor cannot see it."""
+    return get_object_or_404(selectors.organization_list(actor=Actor.of(request)), slug=slug)
+
+
+class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
+    lookup_field = "slug"
+    serializer_class = s.OrganizationOut
+    action_policy = {"list": PUBLIC_READ, "retrieve": PUBLIC_READ, "create": write(None)}
+
+    def get_queryset(self) -> QuerySet[Organization]:
+        return selectors.organization_list(actor=self.actor)
+
+    @extend_schema(request=s.OrganizationIn, responses={201: s.OrganizationOut})
+    def create(self, request: Request) -> Response:
+        """Onboard a member org with its first owner (stewards only)."""
+        data = _validated(s.OrganizationIn, request.data)
+        owner = User.objects.filter(username=data.pop("owner")).first()
+        if owner is None:
+            raise ValidationError({"owner": ["no such user"]})
+        org = organizations.organization_create(actor=self.actor, owner=owner, **data)
+        return Response(s.OrganizationOut(org).data, status=status.HTTP_201_CREATED)
+
+
+class MembershipViewSet(mixins.ListModelMixin, Base):
+    """Members of one org: members see the list; owners add, change roles and remove."""
+
+    lookup_field = "user__username"
+    lookup_url_kwarg = "username"
+    serializer_class = s.MembershipOut
+    action_policy = {
+        "list": MEMBER_READ,
+        "create": write(Capability.ADMIN),
+        "partial_update": write(Capability.ADMIN),
+        "destroy": write(Capability.ADMIN),
+    }
+
+    def get_queryset(self) -> QuerySet:
+        org = organization_of(self.request, self.kwargs["org_slug"])
+        return selectors.membership_list(actor=self.actor, organization=org)
+
+    @extend_schema(request=s.MembershipIn, responses={201: s.MembershipOut})
+    def create(self, request: Request, org_slug: str) -> Response:
+        org = organization_of(request, org_slug)
+        data = _validated(s.MembershipIn, request.data)
+        self.actor.require(org, Capability.ADMIN)
+        user = User.objects.filter(username=data["username"]).first()
+        if user is None:
+            raise ValidationError({"username": ["no such user"]})
+        membership = organizations.membership_add(actor=self.actor, organization=org, user=user, role=data["role"])
+        return Response(s.MembershipOut(membership).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.MembershipRoleIn, responses={200: s.MembershipOut})
+    def partial_update(self, request: Request, org_slug: str, username: str) -> Response:
+        membership = self.get_object()
+        data = _validated(s.MembershipRoleIn, request.data)
+        membership = organizations.membership_change_role(actor=self.actor, membership=membership, role=data["role"])
+        return Response(s.MembershipOut(membership).data)
+
+    def destroy(self, request: Request, org_slug: str, username: str) -> Response:
+        organizations.membership_remove(actor=self.actor, membership=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenViewSet(mixins.ListModelMixin, Base):
+    """API tokens of one org: issued from a signed-in session, shown once, revocable."""
+
+    lookup_field = "public_id"
+    lookup_url_kwarg = "token_id"
+    lookup_value_regex = UUID_RE
+    serializer_class = s.TokenOut
+    action_policy = {"list": MEMBER_READ, "create": write(None), "destroy": write(None)}
+
+    def get_queryset(self) -> QuerySet:
+        org = organization_of(self.request, self.kwargs["org_slug"])
+        return selectors.token_list(actor=self.actor, organization=org)
+
+    @extend_schema(request=s.TokenIn, responses={201: s.TokenIssuedOut})
+    def create(self, request: Request, org_slug: str) -> Response:
+        org = organization_of(request, org_slug)
+        data = _validated(s.TokenIn, request.data)
+        token, secret = tokens.token_issue(actor=self.actor, organization=org, **data)
+        return Response(s.TokenIssuedOut(token, context={"secret": secret}).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, org_slug: str, token_id: str) -> Response:
+        """Revoke the token; the next request with it is refused."""
+        tokens.token_revoke(actor=self.actor, token=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AuditEventViewSet(mixins.ListModelMixin, Base):
+    """An org's audit log, newest first (owners and maintainers)."""
+
+    serializer_class = s.AuditEventOut
+    filter_class = s.AuditFilter
+    action_policy = {"list": MEMBER_READ}
+
+    def get_queryset(self) -> QuerySet:
+        org = organization_of(self.request, self.kwargs["org_slug"])
+        return selectors.audit_list(actor=self.actor, organization=org, **self.filters())
+
+    @extend_schema(parameters=[s.AuditFilter])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+
+class ArtifactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
+    lookup_field = "public_id"
+    lookup_url_kwarg = "artifact_id"
+    lookup_value_regex = UUID_RE
+    serializer_class = s.ArtifactOut
+    filter_class = s.ArtifactFilter
+    action_policy = {
+        "list": PUBLIC_READ,
+        "retrieve": PUBLIC_READ,
+        "create": write(Capability.PUSH),
+        "partial_update": write(Capability.MANAGE),
+    }
+
+    def get_queryset(self) -> QuerySet[Artifact]:
+        return selectors.artifact_list(actor=self.actor, **self.filters())
+
+    @extend_schema(parameters=[s.ArtifactFilter])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.ArtifactIn, responses={201: s.ArtifactOut})
+    def create(self, request: Request) -> Response:
+        data = _validated(s.ArtifactIn, request.data)
+        slug = data.pop("organization")
+        org = selectors.organization_list(actor=self.actor).filter(slug=slug).first()
+        if org is None:
+            raise ValidationError({"organization": [f"'{slug}' not found"]})
+        artifact = artifacts.artifact_create(actor=self.actor, organization=org, **data)
+        return Response(s.ArtifactOut(artifact).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.ArtifactUpdateIn, responses={200: s.ArtifactOut})
+    def partial_update(self, request: Request, artifact_id: str) -> Response:
+        artifact = self.get_object()
+        data = _validated(s.ArtifactUpdateIn, request.data)
+        artifact = artifacts.artifact_update(actor=self.actor, artifact=artifact, **data)
+        return Response(s.ArtifactOut(artifact).data)
+
+
+class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
+    lookup_field = "public_id"
+    lookup_url_kwarg = "version_id"
+    lookup_value_regex = UUID_RE
+    serializer_class = s.VersionOut
+    filter_class = s.VersionFilter
+    action_policy = {
+        "list": PUBLIC_READ,
+        "retrieve": PUBLIC_READ,
+        "lineage": PUBLIC_READ,
+        "create": write(Capability.PUSH),
+        "destroy": write(Capability.PUSH),
+    }
+
+    def get_queryset(self) -> QuerySet[Version]:
+        if self.action == "list":
+            return selectors.version_list(actor=self.actor, **self.filters())
+        return selectors.version_lookup(actor=self.actor)
+
+    @extend_schema(parameters=[s.VersionFilter])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.VersionIn, responses={201: s.VersionOut})
+    def create(self, request: Request) -> Response:
+        """Create a draft version with its declared metadata and lineage."""
+        data = _validated(s.VersionIn, request.data)
+        artifact = selectors.artifact_list(actor=self.actor).filter(public_id=data.pop("artifact")).first()
+        if artifact is None:
+            raise ValidationError({"artifact": ["not found"]})
+        version = versions.version_create(
+            actor=self.actor,
+            artifact=artifact,
+            number=data["number"],
+            license=data["license"],
+            metadata=data["metadata"],
+            readme=data["readme"],
+            compute=ComputeIn(**data.get("compute", {})),
+            release_target=data["release_target"],
+            lineage=[LineageIn(**item) for item in data["lineage"]],
+        )
+        return Response(s.VersionOut(version).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, version_id: str) -> Response:
+        """Delete a draft."""
+        versions.version_delete(actor=self.actor, version=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={200: s.LineageOut})
+    @action(detail=True, methods=["get"])
+    def lineage(self, request: Request, version_id: str) -> Response:
+        """What this version comes from and what visible versions come from it."""
+        version = self.get_object()
+        found = selectors.lineage_of(actor=self.actor, version=version)
+        return Response(s.LineageOut({"version": version, "parents": found.parents, "children": found.children}).data)
+
+
+class MeView(APIView):
+    """Who the caller is: user, orgs and roles, and the token's org and scopes when one is used."""
+
+    permission_classes = [ActionPolicy]
+    action_policy = {"get": MEMBER_READ}
+    action = "get"
+
+    @extend_schema(responses={200: s.MeOut, 401: OpenApiResponse(description="not signed in")})
+    def get(self, request: Request) -> Response:
+        actor = Actor.of(request)
+        orgs = {o.pk: o for o in Organization.objects.filter(pk__in=actor.org_ids)}
+        token = actor.token
+        return Response(
+            s.MeOut(
+                {
+                    "username": actor.user.username,
+                    "is_reviewer": actor.is_reviewer,
+                    "is_steward": actor.is_steward,
+                    "organizations": [
+                        {"slug": orgs[pk].slug, "role": role, "capabilities": sorted(actor.capabilities(pk))}
+                        for pk, role in sorted(actor.roles.items(), key=lambda item: orgs[item[0]].slug)
+                    ],
+                    "token": None if token is None else {
+                        "id": str(token.public_id), "organization": token.organization.slug,
+                        "scopes": token.scopes, "expires_at": token.expires_at.isoformat(),
+                    },
+                }
+            ).data
+        )

@@ -1,0 +1,35 @@
+"""Domain errors with user-facing messages; the API maps each to its status code and JSON shape."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class Forbidden(DomainError):
+    """The actor sees the object but lacks the capability for this write."""
+
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class StaleState(Conflict):
+    """Another actor moved the object first; re-read and try again."""
+
+    code = "stale_state"

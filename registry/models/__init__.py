@@ -1,0 +1,32 @@
+from registry.models.artifacts import (
+    Artifact,
+    HubRepoType,
+    Kind,
+    LineageEdge,
+    Relation,
+    ReleaseTarget,
+    Sharing,
+    Version,
+    VersionFile,
+)
+from registry.models.audit import AuditEvent
+from registry.models.idempotency import IdempotencyRecord
+from registry.models.organizations import ApiToken, Membership, Organization, User
+
+__all__ = [
+    "ApiToken",
+    "Artifact",
+    "AuditEvent",
+    "HubRepoType",
+    "IdempotencyRecord",
+    "Kind",
+    "LineageEdge",
+    "Membership",
+    "Organization",
+    "Relation",
+    "ReleaseTarget",
+    "Sharing",
+    "User",
+    "Version",
+    "VersionFile",
+]

@@ -1,0 +1,99 @@
+"""Who sees what: DESIGN.md's table, implemented here and nowhere else.
+
+Every selector, viewset and portal view starts from one of these `visible_to(actor)` methods.
+An object outside them does not exist for the actor: 404, never counted or listed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from registry.permissions import Capability
+
+if TYPE_CHECKING:
+    from registry.actors import Actor
+
+
+def _never_shared_states() -> list[str]:
+    from registry.models import Version
+
+    return [Version.State.DRAFT, Version.State.DELETED]
+
+
+class VersionQuerySet(models.QuerySet):
+    def visible_to(self, actor: Actor) -> VersionQuerySet:
+        from registry.models import LineageEdge, Sharing, Version
+
+        if actor.is_steward:
+            return self.all()
+        seen = Q(state=Version.State.PUBLISHED)
+        if actor.org_ids:
+            seen |= Q(artifact__organization_id__in=actor.org_ids)
+            seen |= Q(artifact__sharing=Sharing.CONSORTIUM) & ~Q(state__in=_never_shared_states())
+        if actor.is_reviewer:
+            # Work awaiting review, and the lineage parents a reviewer needs to judge it.
+            seen |= Q(state=Version.State.IN_REVIEW)
+            awaiting = LineageEdge.objects.filter(child__state=Version.State.IN_REVIEW, parent__isnull=False)
+            seen |= Q(pk__in=awaiting.values("parent_id"))
+        return self.filter(seen)
+
+
+class ArtifactQuerySet(models.QuerySet):
+    def visible_to(self, actor: Actor) -> ArtifactQuerySet:
+        from registry.models import Version
+
+        if actor.is_steward:
+            return self.all()
+        visible_versions = Version.objects.visible_to(actor).filter(artifact_id=OuterRef("pk"))
+        return self.filter(Q(organization_id__in=actor.org_ids) | Exists(visible_versions))
+
+
+class OrganizationQuerySet(models.QuerySet):
+    def visible_to(self, actor: Actor) -> OrganizationQuerySet:
+        from registry.models import Version
+
+        if actor.is_steward:
+            return self.all()
+        visible_versions = Version.objects.visible_to(actor).filter(artifact__organization_id=OuterRef("pk"))
+        return self.filter(Q(pk__in=actor.org_ids) | Exists(visible_versions))
+
+
+class MembershipQuerySet(models.QuerySet):
+    def visible_to(self, actor: Actor) -> MembershipQuerySet:
+        """Members see their orgs' member lists; stewards see all."""
+        if actor.is_steward:
+            return self.all()
+        return self.filter(organization_id__in=[o for o in actor.org_ids if actor.can(o, Capability.READ)])
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+    def visible_to(self, actor: Actor) -> ApiTokenQuerySet:
+        """Owners see their org's tokens, others the ones they made; a token sees no tokens."""
+        if actor.token is not None or actor.user is None:
+            return self.none()
+        if actor.is_steward:
+            return self.all()
+        admin_orgs = [o for o in actor.org_ids if actor.can(o, Capability.ADMIN)]
+        return self.filter(
+            Q(organization_id__in=admin_orgs) | Q(organization_id__in=actor.org_ids, created_by=actor.user)
+        )
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def visible_to(self, actor: Actor) -> AuditEventQuerySet:
+        if actor.is_steward:
+            return self.all()
+        return self.filter(organization_id__in=[o for o in actor.org_ids if actor.can(o, Capability.AUDIT)])
+
+    def update(self, **kwargs: object) -> int:
+        raise TypeError("audit events are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError("audit events are append-only")

@@ -1,0 +1,194 @@
+"""Versions: create a draft with its declared metadata and lineage; delete a draft."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from registry.actors import Actor
+from registry.errors import Conflict
+from registry.licenses import spdx_normalize
+from registry.models import Artifact, HubRepoType, Kind, LineageEdge, Relation, ReleaseTarget, Version
+from registry.models.artifacts import version_number_validator
+from registry.permissions import Capability
+from registry.services.audit import audit_record
+
+MAX_METADATA_BYTES = 64 * 1024
+MAX_README_CHARS = 200_000
+HUB_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+
+# What each relation may point at inside the registry.
+PARENT_KINDS: dict[str, frozenset[str]] = {
+    Relation.DERIVED_FROM: frozenset({Kind.CHECKPOINT, Kind.ADAPTER}),
+    Relation.TRAINED_ON: frozenset({Kind.DATASET, Kind.RL_ENVIRONMENT}),
+    Relation.PRODUCED_BY: frozenset({Kind.PRETRAINING_RECIPE, Kind.POSTTRAINING_RECIPE}),
+    Relation.EVALUATED_WITH: frozenset({Kind.EVAL_SUITE}),
+}
+
+
+@dataclass(frozen=True)
+class LineageIn:
+    """One declared edge: `version` (a registry version's public id) or an external Hub repo."""
+
+    relation: str
+    version: str | None = None
+    hub_repo: str | None = None
+    hub_repo_type: str = HubRepoType.MODEL
+    revision: str | None = None
+    license: str | None = None
+
+
+@dataclass(frozen=True)
+class ComputeIn:
+    gpu_hours: float | None = None
+    flops: float | None = None
+    hardware: str = ""
+    notes: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
+
+
+def _check_declared(metadata: Any, readme: str, compute: ComputeIn) -> None:
+    errors: dict[str, list[str]] = {}
+    if not isinstance(metadata, dict):
+        errors["metadata"] = ["metadata must be a JSON object"]
+    elif len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+        errors["metadata"] = [f"metadata is at most {MAX_METADATA_BYTES // 1024} KiB of JSON"]
+    if len(readme) > MAX_README_CHARS:
+        errors["readme"] = [f"the README is at most {MAX_README_CHARS} characters"]
+    for name in ("gpu_hours", "flops"):
+        value = getattr(compute, name)
+        if value is not None and not value >= 0:
+            errors.setdefault("compute", []).append(f"{name} must be a number ≥ 0")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _resolve_lineage(actor: Actor, items: list[LineageIn]) -> list[LineageEdge]:
+    """Edges for `items`, or one ValidationError listing every bad edge by its index."""
+    edges: list[LineageEdge] = []
+    problems: list[str] = []
+    for i, item in enumerate(items):
+        where = f"lineage[{i}]"
+        if item.relation not in Relation.values:
+            problems.append(f"{where}: relation '{item.relation}' is not one of {Relation.values}")
+            continue
+        if (item.version is None) == (item.hub_repo is None):
+            problems.append(f"{where}: give either 'version' (a registry version id) or 'hub_repo', not both")
+            continue
+        if item.version is not None:
+            # Invisible and nonexistent read the same, so the message leaks nothing.
+            parent = (
+                Version.objects.visible_to(actor).select_related("artifact").exclude(state=Version.State.DELETED)
+                .filter(public_id=item.version).first() if _is_uuid(item.version) else None
+            )
+            if parent is None:
+                problems.append(f"{where}: version '{item.version}' not found")
+                continue
+            if parent.artifact.kind not in PARENT_KINDS[item.relation]:
+                allowed = sorted(PARENT_KINDS[item.relation])
+                problems.append(f"{where}: {item.relation} must point at a {' or '.join(allowed)}, not a {parent.artifact.kind}")
+                continue
+            edges.append(LineageEdge(relation=item.relation, parent=parent))
+            continue
+        repo, revision = item.hub_repo or "", item.revision or ""
+        if not HUB_REPO_RE.match(repo):
+            problems.append(f"{where}: hub_repo '{repo}' is not a Hub repo id like 'namespace/name'")
+            continue
+        if not COMMIT_RE.match(revision):
+            problems.append(f"{where}: revision must pin a commit: 40 lowercase hex characters")
+            continue
+        if item.hub_repo_type not in HubRepoType.values:
+            problems.append(f"{where}: hub_repo_type must be one of {HubRepoType.values}")
+            continue
+        try:
+            license_ = spdx_normalize(item.license or "", field=where)
+        except ValidationError as exc:
+            problems.extend(f"{where}: license: {m}" for m in exc.message_dict[where])
+            continue
+        edges.append(
+            LineageEdge(
+                relation=item.relation, external_repo=repo, external_repo_type=item.hub_repo_type,
+                external_revision=revision, external_license=license_,
+            )
+        )
+    if problems:
+        raise ValidationError({"lineage": problems})
+    return edges
+
+
+def _is_uuid(value: str) -> bool:
+    return bool(re.fullmatch(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}", value))
+
+
+@transaction.atomic(durable=True)
+def version_create(
+    *,
+    actor: Actor,
+    artifact: Artifact,
+    number: str,
+    license: str,
+    metadata: dict[str, Any] | None = None,
+    readme: str = "",
+    compute: ComputeIn | None = None,
+    release_target: str = ReleaseTarget.HUB,
+    lineage: list[LineageIn] | None = None,
+) -> Version:
+    """A new draft version with its declared metadata and lineage, all or nothing."""
+    actor.require(artifact.organization, Capability.PUSH)
+    metadata = {} if metadata is None else metadata
+    compute = compute or ComputeIn()
+    edges: list[LineageEdge] = []
+    errors: dict[str, list[str]] = {}
+
+    def collect(field: str, check: Any) -> None:
+        try:
+            check()
+        except ValidationError as exc:
+            found = exc.message_dict if hasattr(exc, "error_dict") else {field: exc.messages}
+            for name, messages in found.items():
+                errors.setdefault(name, []).extend(messages)
+
+    collect("number", lambda: version_number_validator(number))
+    collect("license", lambda: spdx_normalize(license))
+    collect("metadata", lambda: _check_declared(metadata, readme, compute))
+    collect("lineage", lambda: edges.extend(_resolve_lineage(actor, lineage or [])))
+    if release_target not in ReleaseTarget.values:
+        errors["release_target"] = [f"must be one of {ReleaseTarget.values}"]
+    if errors:
+        raise ValidationError(errors)
+
+    version = Version(
+        artifact=artifact, number=number, license=spdx_normalize(license), metadata=metadata, readme=readme,
+        compute=compute.as_json(), release_target=release_target, created_by=actor.user,
+    )
+    try:
+        with transaction.atomic():
+            version.save()
+    except IntegrityError:
+        existing = Version.objects.get(artifact=artifact, number=number)
+        raise Conflict(f"version {number} of '{artifact}' already exists (state {existing.state})", field="number") from None
+    for edge in edges:
+        edge.child = version
+    LineageEdge.objects.bulk_create(edges)
+    audit_record(
+        actor=actor, action="version.created", target=version, organization=artifact.organization,
+        data={"artifact": str(artifact), "number": number, "license": version.license, "lineage": len(edges)},
+    )
+    return version
+
+
+@transaction.atomic(durable=True)
+def version_delete(*, actor: Actor, version: Version) -> Version:
+    """Delete a draft (kept as a `deleted` row so its number and audit trail stay)."""
+    actor.require(version.artifact.organization, Capability.PUSH)
+    version.transition(Version.State.DELETED)
+    audit_record(actor=actor, action="version.deleted", target=version, organization=version.artifact.organization)
+    return version
