@@ -24,18 +24,19 @@ def error_body(status_code: int, code: str, message: str, fields: dict[str, list
 
 
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested error details as {"a.b[0].c": [messages]}."""
+    """DRF's nested error details as {"a.b[0].c": [messages]} (list items come keyed by index)."""
+    if isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        detail = {i: item for i, item in enumerate(detail) if item}
     if isinstance(detail, dict):
         out: dict[str, list[str]] = {}
         for key, value in detail.items():
-            name = key if key != "non_field_errors" else ""
-            out.update(_flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name))
-        return out
-    if isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
-        out = {}
-        for i, item in enumerate(detail):
-            if item:
-                out.update(_flatten(item, f"{prefix}[{i}]"))
+            if isinstance(key, int):
+                name = f"{prefix}[{key}]"
+            elif key == "non_field_errors":
+                name = prefix
+            else:
+                name = f"{prefix}.{key}" if prefix else key
+            out.update(_flatten(value, name))
         return out
     messages = [str(m) for m in (detail if isinstance(detail, list) else [detail])]
     return {prefix or "request": messages}

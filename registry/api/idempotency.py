@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
@@ -100,7 +100,8 @@ class IdempotencyMiddleware:
         on (actor, key) makes exactly one of two concurrent first requests win."""
         for _ in range(2):
             try:
-                return IdempotencyRecord.objects.create(actor_key=actor_key, key=key, request_digest=digest), True
+                with transaction.atomic():
+                    return IdempotencyRecord.objects.create(actor_key=actor_key, key=key, request_digest=digest), True
             except IntegrityError:
                 record = IdempotencyRecord.objects.filter(actor_key=actor_key, key=key).first()
                 if record is None:
