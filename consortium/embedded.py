@@ -144,16 +144,19 @@ def weed_executable() -> str:
     return found
 
 
-def seaweed_start(*, data_dir: Path, ports: S3Ports, access_key: str, secret_key: str, log_dir: Path) -> Service:
-    """One `weed server` with master, volume, filer and S3; ready once the S3 port answers."""
+def seaweed_command(
+    *, data_dir: Path, ports: S3Ports, access_key: str, secret_key: str, bind: str = "127.0.0.1"
+) -> list[str]:
+    """The `weed server` argv (master, volume, filer and S3 in one process), writing its S3 identity file.
+    Its parts find each other on 127.0.0.1; `bind` is where they listen."""
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "s3.json"
     identity = {"name": "consortium", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
                 "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
     config.write_text(json.dumps({"identities": [identity]}))
     config.chmod(0o600)
-    command = [
-        weed_executable(), "server", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+    return [
+        weed_executable(), "server", f"-dir={data_dir}", "-ip=127.0.0.1", f"-ip.bind={bind}",
         "-s3", f"-s3.config={config}", *ports.flags(),
         # Off: the Iceberg and Lance catalogs would take fixed ports (8181, 9101) and clash between instances.
         "-s3.port.iceberg=0", "-s3.port.lance=0",
@@ -161,6 +164,11 @@ def seaweed_start(*, data_dir: Path, ports: S3Ports, access_key: str, secret_key
         # One master: nothing to elect, so skip the raft state resume that stalls a restart for ~20 s.
         "-master.resumeState=false", "-master.electionTimeout=1s",
     ]
+
+
+def seaweed_start(*, data_dir: Path, ports: S3Ports, access_key: str, secret_key: str, log_dir: Path) -> Service:
+    """SeaweedFS as a child process; ready once the S3 port answers."""
+    command = seaweed_command(data_dir=data_dir, ports=ports, access_key=access_key, secret_key=secret_key)
     service = start_process("seaweedfs", command, log_dir=log_dir)
 
     def answers() -> bool:

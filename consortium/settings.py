@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,8 +36,21 @@ SECURE_HSTS_PRELOAD = SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# A TLS deployment names every service it uses: no silent fall-back to loopback or SQLite defaults.
+# docker-compose.yml sets each of these for every Django service (a test checks it).
+REQUIRED_IN_PRODUCTION = [
+    "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DJANGO_CSRF_TRUSTED_ORIGINS", "CONSORTIUM_PUBLIC_URL",
+    "DATABASE_URL", "REDIS_URL", "S3_ENDPOINT_URL", "S3_PUBLIC_ENDPOINT_URL", "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY", "S3_BUCKET",
+]
+if SECURE and not DEBUG:
+    _missing = [n for n in REQUIRED_IN_PRODUCTION if not (os.environ.get(n) or os.environ.get(f"{n}_FILE"))]
+    if _missing:
+        raise ImproperlyConfigured(f"production (DJANGO_SECURE=true) needs these set: {', '.join(_missing)}")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -18,7 +18,7 @@ from registry import selectors
 from registry.actors import Actor
 from registry.api import serializers as s
 from registry.api.permissions import MEMBER_READ, PUBLIC_READ, ActionPolicy, write
-from registry.models import Artifact, Organization, User, Version
+from registry.models import ApiToken, Artifact, AuditEvent, Membership, Organization, User, Version
 from registry.permissions import Capability
 from registry.services import artifacts, organizations, tokens, versions
 from registry.services.versions import ComputeIn, LineageIn
@@ -53,6 +53,20 @@ def organization_of(request: Request, slug: str) -> Organization:
     return get_object_or_404(selectors.organization_list(actor=Actor.of(request)), slug=slug)
 
 
+class OrgNested(Base):
+    """A collection under /organizations/{org_slug}/; the org must be visible to the actor."""
+
+    model: type
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no org
+            return self.model.objects.none()
+        return self.org_queryset(organization_of(self.request, self.kwargs["org_slug"]))
+
+    def org_queryset(self, organization: Organization) -> QuerySet:
+        raise NotImplementedError
+
+
 class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
     lookup_field = "slug"
     serializer_class = s.OrganizationOut
@@ -72,7 +86,7 @@ class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base
         return Response(s.OrganizationOut(org).data, status=status.HTTP_201_CREATED)
 
 
-class MembershipViewSet(mixins.ListModelMixin, Base):
+class MembershipViewSet(mixins.ListModelMixin, OrgNested):
     """Members of one org: members see the list; owners add, change roles and remove."""
 
     lookup_field = "user__username"
@@ -85,9 +99,10 @@ class MembershipViewSet(mixins.ListModelMixin, Base):
         "destroy": write(Capability.ADMIN),
     }
 
-    def get_queryset(self) -> QuerySet:
-        org = organization_of(self.request, self.kwargs["org_slug"])
-        return selectors.membership_list(actor=self.actor, organization=org)
+    model = Membership
+
+    def org_queryset(self, organization: Organization) -> QuerySet:
+        return selectors.membership_list(actor=self.actor, organization=organization)
 
     @extend_schema(request=s.MembershipIn, responses={201: s.MembershipOut})
     def create(self, request: Request, org_slug: str) -> Response:
@@ -112,7 +127,7 @@ class MembershipViewSet(mixins.ListModelMixin, Base):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TokenViewSet(mixins.ListModelMixin, Base):
+class TokenViewSet(mixins.ListModelMixin, OrgNested):
     """API tokens of one org: issued from a signed-in session, shown once, revocable."""
 
     lookup_field = "public_id"
@@ -121,9 +136,10 @@ class TokenViewSet(mixins.ListModelMixin, Base):
     serializer_class = s.TokenOut
     action_policy = {"list": MEMBER_READ, "create": write(None), "destroy": write(None)}
 
-    def get_queryset(self) -> QuerySet:
-        org = organization_of(self.request, self.kwargs["org_slug"])
-        return selectors.token_list(actor=self.actor, organization=org)
+    model = ApiToken
+
+    def org_queryset(self, organization: Organization) -> QuerySet:
+        return selectors.token_list(actor=self.actor, organization=organization)
 
     @extend_schema(request=s.TokenIn, responses={201: s.TokenIssuedOut})
     def create(self, request: Request, org_slug: str) -> Response:
@@ -139,16 +155,17 @@ class TokenViewSet(mixins.ListModelMixin, Base):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AuditEventViewSet(mixins.ListModelMixin, Base):
+class AuditEventViewSet(mixins.ListModelMixin, OrgNested):
     """An org's audit log, newest first (owners and maintainers)."""
 
     serializer_class = s.AuditEventOut
     filter_class = s.AuditFilter
     action_policy = {"list": MEMBER_READ}
 
-    def get_queryset(self) -> QuerySet:
-        org = organization_of(self.request, self.kwargs["org_slug"])
-        return selectors.audit_list(actor=self.actor, organization=org, **self.filters())
+    model = AuditEvent
+
+    def org_queryset(self, organization: Organization) -> QuerySet:
+        return selectors.audit_list(actor=self.actor, organization=organization, **self.filters())
 
     @extend_schema(parameters=[s.AuditFilter])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
