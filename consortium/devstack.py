@@ -133,11 +133,15 @@ class Stack:
             python, "-m", "celery", "-A", "consortium", "beat", "--loglevel=INFO",
             f"--schedule={self.var / 'celerybeat-schedule'}",
         ], log_dir=self.logs, env=env))
-        step("web server")
+        step("web server, worker and beat")
         url = f"http://{a.host}:{a.port}"
-        web = self.services[-3]
+        web, worker, _ = self.services[-3:]
         wait_until(lambda: urllib.request.urlopen(f"{url}/healthz", timeout=2).status == 200,  # noqa: S310
                    what="the web server's /healthz", service=web, timeout=60)
+        ping = [python, "-m", "celery", "-A", "consortium", "inspect", "ping", f"--destination=worker@{a.host}",
+                "--timeout=2"]
+        wait_until(lambda: subprocess.run(ping, env=env, cwd=ROOT, capture_output=True).returncode == 0,  # noqa: S603
+                   what="the Celery worker to answer a ping", service=worker, timeout=60)
         self.started = True
         self.banner(url, seed)
 
