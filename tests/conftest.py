@@ -73,8 +73,13 @@ def s3_server(services_dir: Path) -> Iterator[S3Server]:
     """A real SeaweedFS for the whole session (never a mock), on free ports."""
     ports = S3Ports(free_port_block(S3Ports.SIZE))
     access, secret = "tests", secrets.token_urlsafe(16)
-    weed = seaweed_start(data_dir=services_dir / "seaweedfs", ports=ports, access_key=access, secret_key=secret,
-                         log_dir=services_dir / "log")
+    weed = seaweed_start(
+        data_dir=services_dir / "seaweedfs",
+        ports=ports,
+        access_key=access,
+        secret_key=secret,
+        log_dir=services_dir / "log",
+    )
     endpoint = f"http://127.0.0.1:{ports.s3}"
     settings.S3_ENDPOINT_URL = settings.S3_PUBLIC_ENDPOINT_URL = endpoint
     settings.S3_ACCESS_KEY_ID, settings.S3_SECRET_ACCESS_KEY = access, secret
@@ -112,8 +117,12 @@ class Member:
         return Actor.for_user(self.user)
 
     def token(self, *scopes: str, organization: Organization | None = None) -> tuple[ApiToken, str]:
-        return token_issue(actor=self.actor, organization=organization or self.organization, name="test",
-                           scopes=list(scopes or ("read", "push")))
+        return token_issue(
+            actor=self.actor,
+            organization=organization or self.organization,
+            name="test",
+            scopes=list(scopes or ("read", "push")),
+        )
 
 
 @pytest.fixture

@@ -15,7 +15,11 @@ from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DJANGO_SERVICES = {"web", "worker", "worker-gpu", "beat", "migrate"}
-COMPOSE_ENV = {"REGISTRY_HOST": "registry.example.org", "POSTGRES_PASSWORD": "pw", "S3_PUBLIC_URL": "https://s3.example.org"}
+COMPOSE_ENV = {
+    "REGISTRY_HOST": "registry.example.org",
+    "POSTGRES_PASSWORD": "pw",
+    "S3_PUBLIC_URL": "https://s3.example.org",
+}
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +29,14 @@ def compose() -> dict:
         if os.environ.get("CI"):
             pytest.fail("docker-compose is missing: .ci/run installs Debian's docker-compose package")
         pytest.skip("Debian's docker-compose package is not installed (CI installs it)")
-    done = subprocess.run([binary, "config"], cwd=ROOT, env={**os.environ, **COMPOSE_ENV},  # noqa: S603
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [binary, "config"],
+        cwd=ROOT,
+        env={**os.environ, **COMPOSE_ENV},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 
@@ -70,21 +80,38 @@ def _service_env(compose: dict, name: str, tmp_path: Path) -> dict[str, str]:
 
 def test_check_deploy_is_clean_with_the_web_service_environment(compose: dict, tmp_path: Path) -> None:
     env = _service_env(compose, "web", tmp_path)
-    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],  # noqa: S603
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
 
 
 def _settings_in(env: dict[str, str], expression: str) -> subprocess.CompletedProcess:
     code = f"import django; django.setup(); from django.conf import settings; print({expression})"
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,  # noqa: S603
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_production_settings_refuse_to_start_with_a_missing_variable(tmp_path: Path) -> None:
-    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "consortium.settings", "DJANGO_SECURE": "true",
-           "DJANGO_SECRET_KEY": "x" * 60, "CONSORTIUM_VAR_DIR": str(tmp_path)}
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "consortium.settings",
+        "DJANGO_SECURE": "true",
+        "DJANGO_SECRET_KEY": "x" * 60,
+        "CONSORTIUM_VAR_DIR": str(tmp_path),
+    }
     done = _settings_in(env, "1")
     assert done.returncode != 0
     assert "production (DJANGO_SECURE=true) needs these set: DJANGO_ALLOWED_HOSTS" in done.stderr
@@ -100,10 +127,17 @@ def test_production_settings_refuse_to_start_with_a_missing_variable(tmp_path: P
         ("DJANGO_SECRET_KEY_FILE", "/nonexistent/secret", "DJANGO_SECRET_KEY_FILE='/nonexistent/secret': cannot read"),
     ],
 )
-def test_bad_settings_values_stop_start_up_naming_the_variable(tmp_path: Path, name: str, value: str,
-                                                               problem: str) -> None:
-    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "consortium.settings", "DJANGO_SECURE": "false",
-           "DJANGO_SECRET_KEY": "x" * 60, "CONSORTIUM_VAR_DIR": str(tmp_path), name: value}
+def test_bad_settings_values_stop_start_up_naming_the_variable(
+    tmp_path: Path, name: str, value: str, problem: str
+) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "consortium.settings",
+        "DJANGO_SECURE": "false",
+        "DJANGO_SECRET_KEY": "x" * 60,
+        "CONSORTIUM_VAR_DIR": str(tmp_path),
+        name: value,
+    }
     done = _settings_in(env, "1")
     assert done.returncode != 0
     assert problem in done.stderr

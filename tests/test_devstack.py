@@ -40,12 +40,26 @@ class Stack:
     def __init__(self, var_dir: Path) -> None:
         base = free_port_block(2 + S3Ports.SIZE)
         self.url = f"http://127.0.0.1:{base}"
-        command = [sys.executable, "-m", "consortium.devstack", f"--var-dir={var_dir}", f"--port={base}",
-                   f"--redis-port={base + 1}", f"--s3-port={base + 2}"]
+        command = [
+            sys.executable,
+            "-m",
+            "consortium.devstack",
+            f"--var-dir={var_dir}",
+            f"--port={base}",
+            f"--redis-port={base + 1}",
+            f"--s3-port={base + 2}",
+        ]
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
         # A new session, like a terminal's foreground job: Ctrl-C goes to the whole group.
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,  # noqa: S603
-                                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         self.output = ""
 
     def wait_ready(self, timeout: float = 150) -> str:
@@ -70,11 +84,13 @@ class Stack:
 
 
 def call(url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None, method="POST" if body else "GET")
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode() if body else None, method="POST" if body else "GET"
+    )
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, json.loads(response.read())
 
 
@@ -88,8 +104,9 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
         assert call(f"{stack.url}/healthz")[1]["status"] == "ok"
         status, me = call(f"{stack.url}/api/v1/me/", token)
         assert (status, me["username"], me["token"]["scopes"]) == (200, "aurora-owner", ["push", "read"])
-        status, created = call(f"{stack.url}/api/v1/artifacts/", token,
-                               {"organization": "aurora", "slug": "smoke", "kind": "dataset"})
+        status, created = call(
+            f"{stack.url}/api/v1/artifacts/", token, {"organization": "aurora", "slug": "smoke", "kind": "dataset"}
+        )
         assert (status, created["slug"]) == (201, "smoke")
         assert "beat" in (tmp_path / "var" / "log" / "beat.log").read_text()
     finally:

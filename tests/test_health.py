@@ -12,7 +12,9 @@ def test_healthz_reports_every_component_ok() -> None:
     body = response.json()
     assert body["status"] == "ok"
     assert {name: check["ok"] for name, check in body["checks"].items()} == {
-        "database": True, "redis": True, "storage": True,
+        "database": True,
+        "redis": True,
+        "storage": True,
     }
 
 

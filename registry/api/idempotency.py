@@ -54,8 +54,13 @@ class IdempotencyMiddleware:
             return self.get_response(request)
         if not key or len(key) > 255 or not key.isascii():
             return JsonResponse(
-                error_body(400, "invalid", "Idempotency-Key must be 1-255 ASCII characters",
-                           {"Idempotency-Key": ["1-255 ASCII characters"]}), status=400,
+                error_body(
+                    400,
+                    "invalid",
+                    "Idempotency-Key must be 1-255 ASCII characters",
+                    {"Idempotency-Key": ["1-255 ASCII characters"]},
+                ),
+                status=400,
             )
         actor_key = _actor_key(request)
         if actor_key is None:  # unauthenticated: the view refuses it anyway
@@ -66,15 +71,21 @@ class IdempotencyMiddleware:
         if not created:
             if record.request_digest != digest:
                 return JsonResponse(
-                    error_body(422, "idempotency_key_reused",
-                               "this Idempotency-Key was used with a different request; use a new key",
-                               {"Idempotency-Key": ["already used with another request body or path"]}),
+                    error_body(
+                        422,
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was used with a different request; use a new key",
+                        {"Idempotency-Key": ["already used with another request body or path"]},
+                    ),
                     status=422,
                 )
             if record.status_code is None:
                 return JsonResponse(
-                    error_body(409, "idempotency_in_progress",
-                               "the first request with this Idempotency-Key is still running; retry shortly"),
+                    error_body(
+                        409,
+                        "idempotency_in_progress",
+                        "the first request with this Idempotency-Key is still running; retry shortly",
+                    ),
                     status=409,
                 )
             return _replay(record)

@@ -84,8 +84,18 @@ class TokenOut(serializers.ModelSerializer):
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "organization", "scopes", "prefix", "created_by", "created_at", "expires_at",
-                  "revoked_at", "last_used_at"]
+        fields = [
+            "id",
+            "name",
+            "organization",
+            "scopes",
+            "prefix",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+        ]
 
     def get_prefix(self, token: ApiToken) -> str:
         return f"ocr_{token.lookup}"
@@ -177,8 +187,21 @@ class VersionOut(serializers.ModelSerializer):
 
     class Meta:
         model = Version
-        fields = ["id", "artifact", "number", "state", "state_changed_at", "license", "release_target", "metadata",
-                  "readme", "compute", "manifest_sha256", "created_by", "created_at"]
+        fields = [
+            "id",
+            "artifact",
+            "number",
+            "state",
+            "state_changed_at",
+            "license",
+            "release_target",
+            "metadata",
+            "readme",
+            "compute",
+            "manifest_sha256",
+            "created_by",
+            "created_at",
+        ]
 
 
 class ComputeIn(StrictSerializer):

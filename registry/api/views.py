@@ -290,9 +290,13 @@ class MeView(APIView):
                         {"slug": orgs[pk].slug, "role": role, "capabilities": sorted(actor.capabilities(pk))}
                         for pk, role in sorted(actor.roles.items(), key=lambda item: orgs[item[0]].slug)
                     ],
-                    "token": None if token is None else {
-                        "id": str(token.public_id), "organization": token.organization.slug,
-                        "scopes": token.scopes, "expires_at": token.expires_at.isoformat(),
+                    "token": None
+                    if token is None
+                    else {
+                        "id": str(token.public_id),
+                        "organization": token.organization.slug,
+                        "scopes": token.scopes,
+                        "expires_at": token.expires_at.isoformat(),
                     },
                 }
             ).data

@@ -188,7 +188,9 @@ class LineageEdge(models.Model):
                 name="lineage_edge_one_target",
             ),
             models.UniqueConstraint(
-                fields=["child", "relation", "parent"], condition=Q(parent__isnull=False), name="lineage_internal_unique"
+                fields=["child", "relation", "parent"],
+                condition=Q(parent__isnull=False),
+                name="lineage_internal_unique",
             ),
             models.UniqueConstraint(
                 fields=["child", "relation", "external_repo", "external_revision"],

@@ -26,7 +26,10 @@ def artifact_create(
     except IntegrityError:
         raise Conflict(f"artifact '{organization.slug}/{slug}' already exists", field="slug") from None
     audit_record(
-        actor=actor, action="artifact.created", target=artifact, organization=organization,
+        actor=actor,
+        action="artifact.created",
+        target=artifact,
+        organization=organization,
         data={"slug": slug, "kind": kind, "sharing": sharing},
     )
     return artifact

@@ -11,7 +11,12 @@ from registry.models import AuditEvent, Organization
 
 
 def audit_record(
-    *, actor: Actor, action: str, target: models.Model, organization: Organization | None, data: dict[str, Any] | None = None
+    *,
+    actor: Actor,
+    action: str,
+    target: models.Model,
+    organization: Organization | None,
+    data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the write it records")

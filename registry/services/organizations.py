@@ -24,7 +24,10 @@ def organization_create(
     organization.save()
     Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
     audit_record(
-        actor=actor, action="organization.created", target=organization, organization=organization,
+        actor=actor,
+        action="organization.created",
+        target=organization,
+        organization=organization,
         data={"name": name, "country": country, "hub_namespace": hub_namespace, "owner": owner.username},
     )
     return organization
@@ -39,7 +42,10 @@ def membership_add(*, actor: Actor, organization: Organization, user: User, role
         raise Conflict(f"'{user.username}' is already a member of '{organization.slug}'", field="username")
     membership = Membership.objects.create(organization=organization, user=user, role=role)
     audit_record(
-        actor=actor, action="membership.added", target=organization, organization=organization,
+        actor=actor,
+        action="membership.added",
+        target=organization,
+        organization=organization,
         data={"username": user.username, "role": role},
     )
     return membership
@@ -60,7 +66,9 @@ def membership_change_role(*, actor: Actor, membership: Membership, role: str) -
     previous, membership.role = membership.role, role
     membership.save(update_fields=["role"])
     audit_record(
-        actor=actor, action="membership.role_changed", target=membership.organization,
+        actor=actor,
+        action="membership.role_changed",
+        target=membership.organization,
         organization=membership.organization,
         data={"username": membership.user.username, "from": previous, "to": role},
     )
@@ -75,6 +83,9 @@ def membership_remove(*, actor: Actor, membership: Membership) -> None:
         raise Conflict("an organization keeps at least one owner", field="username")
     membership.delete()
     audit_record(
-        actor=actor, action="membership.removed", target=membership.organization,
-        organization=membership.organization, data={"username": membership.user.username, "role": membership.role},
+        actor=actor,
+        action="membership.removed",
+        target=membership.organization,
+        organization=membership.organization,
+        data={"username": membership.user.username, "role": membership.role},
     )

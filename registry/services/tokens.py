@@ -36,7 +36,9 @@ def token_issue(
         raise Forbidden(f"you are not a member of organization '{organization.slug}'")
     unknown = sorted(set(scopes) - set(Scope.values))
     if unknown or not scopes:
-        raise DomainError(f"scopes must be a non-empty subset of {sorted(Scope.values)}; got {unknown or scopes}", field="scopes")
+        raise DomainError(
+            f"scopes must be a non-empty subset of {sorted(Scope.values)}; got {unknown or scopes}", field="scopes"
+        )
     beyond = sorted(set(scopes) - scopes_allowed_for(role, is_reviewer=actor.user.is_reviewer))
     if beyond:
         raise Forbidden(f"your role '{role}' in '{organization.slug}' cannot grant the scopes {beyond}")
@@ -45,7 +47,9 @@ def token_issue(
     if expires_at <= now:
         raise DomainError("expires_at must be in the future", field="expires_at")
     if expires_at > now + settings.TOKEN_MAX_LIFETIME:
-        raise DomainError(f"expires_at may be at most {settings.TOKEN_MAX_LIFETIME.days} days ahead", field="expires_at")
+        raise DomainError(
+            f"expires_at may be at most {settings.TOKEN_MAX_LIFETIME.days} days ahead", field="expires_at"
+        )
 
     secret = secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
@@ -58,7 +62,10 @@ def token_issue(
         expires_at=expires_at,
     )
     audit_record(
-        actor=actor, action="token.issued", target=token, organization=organization,
+        actor=actor,
+        action="token.issued",
+        target=token,
+        organization=organization,
         data={"name": name, "scopes": token.scopes, "expires_at": expires_at.isoformat()},
     )
     return token, PREFIX + secret

@@ -86,15 +86,22 @@ def _resolve_lineage(actor: Actor, items: list[LineageIn]) -> list[LineageEdge]:
         if item.version is not None:
             # Invisible and nonexistent read the same, so the message leaks nothing.
             parent = (
-                Version.objects.visible_to(actor).select_related("artifact").exclude(state=Version.State.DELETED)
-                .filter(public_id=item.version).first() if _is_uuid(item.version) else None
+                Version.objects.visible_to(actor)
+                .select_related("artifact")
+                .exclude(state=Version.State.DELETED)
+                .filter(public_id=item.version)
+                .first()
+                if _is_uuid(item.version)
+                else None
             )
             if parent is None:
                 problems.append(f"{where}: version '{item.version}' not found")
                 continue
             if parent.artifact.kind not in PARENT_KINDS[item.relation]:
                 allowed = sorted(PARENT_KINDS[item.relation])
-                problems.append(f"{where}: {item.relation} must point at a {' or '.join(allowed)}, not a {parent.artifact.kind}")
+                problems.append(
+                    f"{where}: {item.relation} must point at a {' or '.join(allowed)}, not a {parent.artifact.kind}"
+                )
                 continue
             edges.append(LineageEdge(relation=item.relation, parent=parent))
             continue
@@ -115,8 +122,11 @@ def _resolve_lineage(actor: Actor, items: list[LineageIn]) -> list[LineageEdge]:
             continue
         edges.append(
             LineageEdge(
-                relation=item.relation, external_repo=repo, external_repo_type=item.hub_repo_type,
-                external_revision=revision, external_license=license_,
+                relation=item.relation,
+                external_repo=repo,
+                external_repo_type=item.hub_repo_type,
+                external_revision=revision,
+                external_license=license_,
             )
         )
     if problems:
@@ -166,20 +176,31 @@ def version_create(
         raise ValidationError(errors)
 
     version = Version(
-        artifact=artifact, number=number, license=spdx_normalize(license), metadata=metadata, readme=readme,
-        compute=compute.as_json(), release_target=release_target, created_by=actor.user,
+        artifact=artifact,
+        number=number,
+        license=spdx_normalize(license),
+        metadata=metadata,
+        readme=readme,
+        compute=compute.as_json(),
+        release_target=release_target,
+        created_by=actor.user,
     )
     try:
         with transaction.atomic():
             version.save()
     except IntegrityError:
         existing = Version.objects.get(artifact=artifact, number=number)
-        raise Conflict(f"version {number} of '{artifact}' already exists (state {existing.state})", field="number") from None
+        raise Conflict(
+            f"version {number} of '{artifact}' already exists (state {existing.state})", field="number"
+        ) from None
     for edge in edges:
         edge.child = version
     LineageEdge.objects.bulk_create(edges)
     audit_record(
-        actor=actor, action="version.created", target=version, organization=artifact.organization,
+        actor=actor,
+        action="version.created",
+        target=version,
+        organization=artifact.organization,
         data={"artifact": str(artifact), "number": number, "license": version.license, "lineage": len(edges)},
     )
     return version

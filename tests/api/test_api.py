@@ -16,20 +16,36 @@ LLAMA_SHA = "0e9e39f249a16976918f6564b8830bc894c89659"
 def test_a_pipeline_creates_an_artifact_and_a_draft_with_lineage(alice: Member, api_client) -> None:
     _, secret = alice.token("read", "push")
     client = bearer(api_client, secret)
-    dataset = VersionFactory(artifact=ArtifactFactory(organization=alice.organization, kind="dataset"),
-                             state=Version.State.SUBMITTED)
-    created = client.post("/api/v1/artifacts/", {"organization": "org-a", "slug": "tiny-llama", "kind": "checkpoint",
-                                                 "sharing": "consortium", "description": "A 2-layer test model."})
+    dataset = VersionFactory(
+        artifact=ArtifactFactory(organization=alice.organization, kind="dataset"), state=Version.State.SUBMITTED
+    )
+    created = client.post(
+        "/api/v1/artifacts/",
+        {
+            "organization": "org-a",
+            "slug": "tiny-llama",
+            "kind": "checkpoint",
+            "sharing": "consortium",
+            "description": "A 2-layer test model.",
+        },
+    )
     assert created.status_code == 201, created.content
     artifact = created.json()
     body = {
-        "artifact": artifact["id"], "number": "1.0.0", "license": "apache-2.0 OR mit",
-        "metadata": {"architecture": "llama", "parameters": 1_000_000}, "readme": "Intended use: tests.",
+        "artifact": artifact["id"],
+        "number": "1.0.0",
+        "license": "apache-2.0 OR mit",
+        "metadata": {"architecture": "llama", "parameters": 1_000_000},
+        "readme": "Intended use: tests.",
         "compute": {"gpu_hours": 12.5, "hardware": "8xH100"},
         "lineage": [
             {"relation": "trained_on", "version": str(dataset.public_id)},
-            {"relation": "derived_from", "hub_repo": "meta-llama/Llama-3.1-8B", "revision": LLAMA_SHA,
-             "license": "LicenseRef-scancode-llama-3.1-license-2024"},
+            {
+                "relation": "derived_from",
+                "hub_repo": "meta-llama/Llama-3.1-8B",
+                "revision": LLAMA_SHA,
+                "license": "LicenseRef-scancode-llama-3.1-license-2024",
+            },
         ],
     }
     response = client.post("/api/v1/versions/", body)
@@ -41,7 +57,9 @@ def test_a_pipeline_creates_an_artifact_and_a_draft_with_lineage(alice: Member, 
     assert version["created_by"] == "alice"
 
     lineage = client.get(f"/api/v1/versions/{version['id']}/lineage/").json()
-    assert {(e["relation"], (e["version"] or {}).get("id"), (e["hub"] or {}).get("repo")) for e in lineage["parents"]} == {
+    assert {
+        (e["relation"], (e["version"] or {}).get("id"), (e["hub"] or {}).get("repo")) for e in lineage["parents"]
+    } == {
         ("trained_on", str(dataset.public_id), None),
         ("derived_from", None, "meta-llama/Llama-3.1-8B"),
     }
@@ -58,9 +76,13 @@ def test_a_pipeline_creates_an_artifact_and_a_draft_with_lineage(alice: Member, 
 def test_the_same_number_twice_is_409_naming_it(alice: Member, api_client) -> None:
     api_client.force_login(alice.user)
     artifact = ArtifactFactory(organization=alice.organization)
-    first = api_client.post("/api/v1/versions/", {"artifact": str(artifact.public_id), "number": "2.0", "license": "MIT"})
+    first = api_client.post(
+        "/api/v1/versions/", {"artifact": str(artifact.public_id), "number": "2.0", "license": "MIT"}
+    )
     assert first.status_code == 201
-    again = api_client.post("/api/v1/versions/", {"artifact": str(artifact.public_id), "number": "2.0", "license": "MIT"})
+    again = api_client.post(
+        "/api/v1/versions/", {"artifact": str(artifact.public_id), "number": "2.0", "license": "MIT"}
+    )
     assert again.status_code == 409
     assert again.json()["error"]["fields"] == {"number": [f"version 2.0 of '{artifact}' already exists (state draft)"]}
 
@@ -83,7 +105,8 @@ def test_owner_manages_members_and_keeps_one_owner(alice: Member, bob: Member, c
     assert api_client.post(base, {"username": "charlie", "role": "contributor"}).status_code == 201
     assert api_client.post(base, {"username": "charlie", "role": "viewer"}).status_code == 409
     assert api_client.post(base, {"username": "nobody", "role": "viewer"}).json()["error"]["fields"] == {
-        "username": ["no such user"]}
+        "username": ["no such user"]
+    }
     assert api_client.patch(f"{base}bob/", {"role": "maintainer"}).json()["role"] == "maintainer"
     last_owner = api_client.patch(f"{base}alice/", {"role": "viewer"})
     assert last_owner.status_code == 409
@@ -91,8 +114,11 @@ def test_owner_manages_members_and_keeps_one_owner(alice: Member, bob: Member, c
     assert api_client.delete(f"{base}charlie/").status_code == 204
     assert sorted(m["username"] for m in api_client.get(base).json()["results"]) == ["alice", "bob"]
     audit = api_client.get("/api/v1/organizations/org-a/audit-events/", {"action": "membership."}).json()
-    assert [e["action"] for e in audit["results"]] == ["membership.removed", "membership.role_changed",
-                                                       "membership.added"]
+    assert [e["action"] for e in audit["results"]] == [
+        "membership.removed",
+        "membership.role_changed",
+        "membership.added",
+    ]
 
 
 def test_audit_events_filter_by_time_and_refuse_unknown_filters(alice: Member, api_client) -> None:
@@ -118,8 +144,16 @@ def test_error_shape_is_the_same_everywhere(api_client, alice: Member) -> None:
     assert (error["status"], error["code"]) == (400, "invalid")
     assert error["fields"] == {"kind": ['"rocket" is not a valid choice.']}
     assert error["message"] == 'kind: "rocket" is not a valid choice.'
-    nested = api_client.post("/api/v1/versions/", {"artifact": "not-a-uuid", "number": "1", "license": "MIT",
-                                                   "compute": {"gpu_hours": -1}, "lineage": [{"relation": "x"}]})
+    nested = api_client.post(
+        "/api/v1/versions/",
+        {
+            "artifact": "not-a-uuid",
+            "number": "1",
+            "license": "MIT",
+            "compute": {"gpu_hours": -1},
+            "lineage": [{"relation": "x"}],
+        },
+    )
     assert set(nested.json()["error"]["fields"]) == {"artifact", "compute.gpu_hours", "lineage[0].relation"}
 
 
@@ -132,9 +166,14 @@ def test_openapi_schema_documents_every_route_and_the_bearer_scheme(api_client) 
     assert response.status_code == 200
     schema = yaml.safe_load(response.content)
     paths = set(schema["paths"])
-    for path in ("/api/v1/versions/", "/api/v1/versions/{version_id}/lineage/", "/api/v1/artifacts/{artifact_id}/",
-                 "/api/v1/organizations/{org_slug}/tokens/", "/api/v1/organizations/{org_slug}/audit-events/",
-                 "/api/v1/me/"):
+    for path in (
+        "/api/v1/versions/",
+        "/api/v1/versions/{version_id}/lineage/",
+        "/api/v1/artifacts/{artifact_id}/",
+        "/api/v1/organizations/{org_slug}/tokens/",
+        "/api/v1/organizations/{org_slug}/audit-events/",
+        "/api/v1/me/",
+    ):
         assert path in paths
     assert schema["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
     docs = api_client.get("/api/v1/docs/")
@@ -154,13 +193,21 @@ def test_me_describes_the_token_and_its_capabilities(alice: Member, api_client) 
 def test_lineage_rows_are_written_with_the_version_or_not_at_all(alice: Member, api_client) -> None:
     api_client.force_login(alice.user)
     artifact = ArtifactFactory(organization=alice.organization)
-    response = api_client.post("/api/v1/versions/", {
-        "artifact": str(artifact.public_id), "number": "1.0", "license": "MIT",
-        "lineage": [{"relation": "derived_from", "hub_repo": "a/b", "revision": LLAMA_SHA, "license": "MIT"},
-                    {"relation": "derived_from", "hub_repo": "a/b", "revision": "main", "license": "MIT"}],
-    })
+    response = api_client.post(
+        "/api/v1/versions/",
+        {
+            "artifact": str(artifact.public_id),
+            "number": "1.0",
+            "license": "MIT",
+            "lineage": [
+                {"relation": "derived_from", "hub_repo": "a/b", "revision": LLAMA_SHA, "license": "MIT"},
+                {"relation": "derived_from", "hub_repo": "a/b", "revision": "main", "license": "MIT"},
+            ],
+        },
+    )
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {
-        "lineage": ["lineage[1]: revision must pin a commit: 40 lowercase hex characters"]}
+        "lineage": ["lineage[1]: revision must pin a commit: 40 lowercase hex characters"]
+    }
     assert Version.objects.count() == 0
     assert LineageEdge.objects.count() == 0

@@ -56,16 +56,24 @@ def test_malformed_artifact_slugs(owner_client, slug: str) -> None:
 
 
 def test_unknown_kind_and_sharing(owner_client) -> None:
-    errors = field_errors(owner_client.post("/api/v1/artifacts/", {"organization": "org-a", "slug": "ok",
-                                                                   "kind": "model", "sharing": "public"}))
+    errors = field_errors(
+        owner_client.post(
+            "/api/v1/artifacts/", {"organization": "org-a", "slug": "ok", "kind": "model", "sharing": "public"}
+        )
+    )
     assert set(errors) == {"kind", "sharing"}
 
 
-@pytest.mark.parametrize("number", ["v1", "1.2.3.4", "01.2", "1..2", "1.2.3-", "latest", "1.0/../x", "1.0+build", "1.-1"])
+@pytest.mark.parametrize(
+    "number", ["v1", "1.2.3.4", "01.2", "1..2", "1.2.3-", "latest", "1.0/../x", "1.0+build", "1.-1"]
+)
 def test_version_numbers_that_are_not_semver_like(owner_client, alice: Member, number: str) -> None:
     artifact = ArtifactFactory(organization=alice.organization)
-    errors = field_errors(owner_client.post("/api/v1/versions/", {"artifact": str(artifact.public_id), "number": number,
-                                                                  "license": "MIT"}))
+    errors = field_errors(
+        owner_client.post(
+            "/api/v1/versions/", {"artifact": str(artifact.public_id), "number": number, "license": "MIT"}
+        )
+    )
     assert errors == {"number": ["a version number is semver-like: 1, 1.2, 1.2.3 or 1.2.3-rc.1"]}
 
 
@@ -79,11 +87,13 @@ def test_version_numbers_that_are_not_semver_like(owner_client, alice: Member, n
         ("llama3.1", "unknown SPDX license id(s) ['llama3.1']"),
     ],
 )
-def test_licenses_that_are_not_spdx_expressions(owner_client, alice: Member, license: str,
-                                                problem: str) -> None:
+def test_licenses_that_are_not_spdx_expressions(owner_client, alice: Member, license: str, problem: str) -> None:
     artifact = ArtifactFactory(organization=alice.organization)
-    errors = field_errors(owner_client.post("/api/v1/versions/", {"artifact": str(artifact.public_id),
-                                                                  "number": "1.0", "license": license}))
+    errors = field_errors(
+        owner_client.post(
+            "/api/v1/versions/", {"artifact": str(artifact.public_id), "number": "1.0", "license": license}
+        )
+    )
     assert problem in errors["license"][0]
 
 
@@ -111,9 +121,12 @@ def test_lineage_to_invisible_nonexistent_deleted_or_wrong_kind_versions(
         {"relation": "derived_from", "hub_repo": "a/b", "revision": SHA, "license": "nope"},
         {"relation": "derived_from", "hub_repo": "a/b", "version": missing},
     ]
-    errors = field_errors(owner_client.post("/api/v1/versions/", {"artifact": str(artifact.public_id),
-                                                                  "number": "1.0", "license": "MIT",
-                                                                  "lineage": lineage}))
+    errors = field_errors(
+        owner_client.post(
+            "/api/v1/versions/",
+            {"artifact": str(artifact.public_id), "number": "1.0", "license": "MIT", "lineage": lineage},
+        )
+    )
     assert errors["lineage"] == [
         f"lineage[0]: version '{others_draft.public_id}' not found",  # invisible reads as nonexistent
         f"lineage[1]: version '{missing}' not found",
@@ -132,13 +145,17 @@ def test_a_token_of_org_a_cannot_act_on_org_b(alice: Member, charlie: Member, ap
     client = Refused(bearer(api_client, secret))
     b_private = VersionFactory(artifact=ArtifactFactory(organization=charlie.organization))
     b_published = VersionFactory(artifact=ArtifactFactory(organization=charlie.organization), state="published")
-    assert client.post("/api/v1/artifacts/", {"organization": "org-b", "slug": "x", "kind": "dataset"}).status_code == 403
-    response = client.post("/api/v1/versions/", {"artifact": str(b_published.artifact.public_id), "number": "2",
-                                                 "license": "MIT"})
+    assert (
+        client.post("/api/v1/artifacts/", {"organization": "org-b", "slug": "x", "kind": "dataset"}).status_code == 403
+    )
+    response = client.post(
+        "/api/v1/versions/", {"artifact": str(b_published.artifact.public_id), "number": "2", "license": "MIT"}
+    )
     assert response.status_code == 403
     assert response.json()["error"]["message"] == "this token (scopes ['push', 'read']) cannot 'push' in 'org-b'"
-    response = client.post("/api/v1/versions/", {"artifact": str(b_private.artifact.public_id), "number": "2",
-                                                 "license": "MIT"})
+    response = client.post(
+        "/api/v1/versions/", {"artifact": str(b_private.artifact.public_id), "number": "2", "license": "MIT"}
+    )
     assert field_errors(response) == {"artifact": ["not found"]}
     assert client.delete(f"/api/v1/versions/{b_private.public_id}/").status_code == 404
     assert client.delete(f"/api/v1/versions/{b_published.public_id}/").status_code == 403
@@ -146,8 +163,9 @@ def test_a_token_of_org_a_cannot_act_on_org_b(alice: Member, charlie: Member, ap
 
 def test_a_wrong_scope_token_is_refused_naming_the_scope(alice: Member, api_client) -> None:
     _, secret = alice.token("read")
-    response = Refused(bearer(api_client, secret)).post("/api/v1/artifacts/", {"organization": "org-a", "slug": "x",
-                                                                      "kind": "dataset"})
+    response = Refused(bearer(api_client, secret)).post(
+        "/api/v1/artifacts/", {"organization": "org-a", "slug": "x", "kind": "dataset"}
+    )
     assert response.status_code == 403
     assert response.json()["error"]["message"] == "this token (scopes ['read']) cannot 'push' in 'org-a'"
 
@@ -156,8 +174,9 @@ def test_a_wrong_scope_token_is_refused_naming_the_scope(alice: Member, api_clie
     ("field", "value"),
     [("country", "XX"), ("country", "France"), ("hub_namespace", "bad namespace!"), ("slug", "Org A")],
 )
-def test_onboarding_an_org_validates_every_field(steward: Member, charlie: Member, api_client,
-                                                 field: str, value: str) -> None:
+def test_onboarding_an_org_validates_every_field(
+    steward: Member, charlie: Member, api_client, field: str, value: str
+) -> None:
     api_client.force_login(steward.user)
     body = {"name": "New Lab", "slug": "new-lab", "country": "DE", "hub_namespace": "new-lab", "owner": "charlie"}
     body[field] = value
@@ -165,6 +184,9 @@ def test_onboarding_an_org_validates_every_field(steward: Member, charlie: Membe
 
 
 def test_unknown_body_fields_are_refused_not_ignored(owner_client) -> None:
-    errors = field_errors(owner_client.post("/api/v1/artifacts/", {"organization": "org-a", "slug": "ok",
-                                                                   "kind": "dataset", "organisation": "org-b"}))
+    errors = field_errors(
+        owner_client.post(
+            "/api/v1/artifacts/", {"organization": "org-a", "slug": "ok", "kind": "dataset", "organisation": "org-b"}
+        )
+    )
     assert errors == {"organisation": ["unknown field"]}

@@ -51,7 +51,9 @@ def test_another_actors_key_is_never_replayed(alice: Member, api_client) -> None
     _, secret_one = alice.token("read", "push")
     _, secret_two = alice.token("read", "push")  # same person, another token: another actor
     one = bearer(APIClient(), secret_one).post("/api/v1/versions/", _body(artifact), HTTP_IDEMPOTENCY_KEY="shared")
-    two = bearer(APIClient(), secret_two).post("/api/v1/versions/", _body(artifact, "2.0"), HTTP_IDEMPOTENCY_KEY="shared")
+    two = bearer(APIClient(), secret_two).post(
+        "/api/v1/versions/", _body(artifact, "2.0"), HTTP_IDEMPOTENCY_KEY="shared"
+    )
     assert one.status_code == two.status_code == 201
     assert one.json()["id"] != two.json()["id"]
     assert IdempotencyRecord.objects.filter(key="shared").count() == 2

@@ -1,4 +1,4 @@
-"""The cross-org matrix: every API route × every kind of actor × objects in every state and
+"""The cross-org matrix: every API route x every kind of actor x objects in every state and
 sharing level. Exactly what DESIGN.md's table allows is visible; the rest is 404 and absent from
 lists and counts; writes need the capability in the object's org."""
 
@@ -15,9 +15,19 @@ pytestmark = pytest.mark.django_db
 
 # Every API route name this module exercises; the route census fails on any route missing here.
 ROUTES_COVERED = {
-    "organization-list", "organization-detail", "membership-list", "membership-detail", "token-list",
-    "token-detail", "audit-event-list", "artifact-list", "artifact-detail", "version-list", "version-detail",
-    "version-lineage", "me",
+    "organization-list",
+    "organization-detail",
+    "membership-list",
+    "membership-detail",
+    "token-list",
+    "token-detail",
+    "audit-event-list",
+    "artifact-list",
+    "artifact-detail",
+    "version-list",
+    "version-detail",
+    "version-lineage",
+    "me",
 }
 State = Version.State
 
@@ -101,8 +111,9 @@ def test_artifacts_list_filters_and_retrieve(world: World, spec: ActorSpec) -> N
         assert ids(listed) == expected
         # Filters never widen: a state filter matches only on versions the actor sees.
         for state in (State.DRAFT, State.SUBMITTED, State.IN_REVIEW, State.PUBLISHED):
-            want = {str(v.artifact.public_id) for v in world.versions
-                    if v.state == state and world.sees_version(spec, v)}
+            want = {
+                str(v.artifact.public_id) for v in world.versions if v.state == state and world.sees_version(spec, v)
+            }
             assert ids(client.get("/api/v1/artifacts/", {"state": state, "page_size": 200})) == want
         assert ids(client.get("/api/v1/artifacts/", {"org": "org-d", "page_size": 200})) == {
             str(a.public_id) for a in artifacts if a.organization.slug == "org-d" and world.sees_artifact(spec, a)
@@ -116,8 +127,9 @@ def test_artifacts_list_filters_and_retrieve(world: World, spec: ActorSpec) -> N
 def test_organizations_and_their_members_tokens_and_audit(world: World, spec: ActorSpec) -> None:
     client = client_for(world, spec)
     for slug, org in world.orgs.items():
-        AuditEvent.objects.create(organization=org, actor_label="x", action="test.event", target_type="organization",
-                                  target_id=slug)
+        AuditEvent.objects.create(
+            organization=org, actor_label="x", action="test.event", target_type="organization", target_id=slug
+        )
     listed = client.get("/api/v1/organizations/")
     if spec.can_read:
         assert {o["slug"] for o in listed.json()["results"]} == {s for s in world.orgs if world.sees_org(spec, s)}
@@ -177,8 +189,9 @@ def test_writes_need_the_capability_in_the_objects_org(world: World, spec: Actor
         visible = world.sees_artifact(spec, artifact)
         response = client.patch(f"/api/v1/artifacts/{artifact.public_id}/", {"description": "changed"})
         expect(response, visible, can(spec, "org-a", Capability.MANAGE), 200)
-        response = client.post("/api/v1/versions/", {"artifact": str(artifact.public_id), "number": "9.9.9",
-                                                     "license": "MIT"})
+        response = client.post(
+            "/api/v1/versions/", {"artifact": str(artifact.public_id), "number": "9.9.9", "license": "MIT"}
+        )
         expect(response, visible, can(spec, "org-a", Capability.PUSH), 201)
     response = client.post("/api/v1/artifacts/", {"organization": "org-a", "slug": "new-one", "kind": "dataset"})
     expect(response, world.sees_org(spec, "org-a"), can(spec, "org-a", Capability.PUSH), 201)
@@ -186,8 +199,10 @@ def test_writes_need_the_capability_in_the_objects_org(world: World, spec: Actor
     expect(response, world.sees_org(spec, "org-a"), can(spec, "org-a", Capability.ADMIN), 201)
     response = client.patch("/api/v1/organizations/org-a/memberships/bob/", {"role": "contributor"})
     expect(response, spec.steward or can(spec, "org-a", Capability.READ), can(spec, "org-a", Capability.ADMIN), 200)
-    response = client.post("/api/v1/organizations/", {"name": "New", "slug": "org-new", "country": "DE",
-                                                      "hub_namespace": "org-new", "owner": "charlie"})
+    response = client.post(
+        "/api/v1/organizations/",
+        {"name": "New", "slug": "org-new", "country": "DE", "hub_namespace": "org-new", "owner": "charlie"},
+    )
     expect(response, True, spec.steward, 201)
     if spec.username is not None and spec.token_org is None and spec.role("org-a") is None and not spec.steward:
         # Only members issue tokens for an org.

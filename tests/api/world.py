@@ -43,17 +43,43 @@ ACTORS = [
     ActorSpec("alice (A owner, session)", "alice", orgs={"org-a": Role.OWNER}),
     ActorSpec("bob (A viewer, read token)", "bob", token_org="org-a", scopes=("read",), orgs={"org-a": Role.VIEWER}),
     ActorSpec("charlie (other-org member)", "charlie", orgs={"org-b": Role.OWNER}),
-    ActorSpec("alice push-only token (wrong scope for reads)", "alice", token_org="org-a", scopes=("push",),
-              orgs={"org-a": Role.OWNER}),
-    ActorSpec("alice read-only token (wrong scope for writes)", "alice", token_org="org-a", scopes=("read",),
-              orgs={"org-a": Role.OWNER}),
-    ActorSpec("dora's org A token (dora is also in B)", "dora", token_org="org-a", scopes=("read", "push"),
-              orgs={"org-a": Role.OWNER}),
-    ActorSpec("dora's org B token (dora is also in A)", "dora", token_org="org-b", scopes=("read", "push"),
-              orgs={"org-b": Role.OWNER}),
+    ActorSpec(
+        "alice push-only token (wrong scope for reads)",
+        "alice",
+        token_org="org-a",
+        scopes=("push",),
+        orgs={"org-a": Role.OWNER},
+    ),
+    ActorSpec(
+        "alice read-only token (wrong scope for writes)",
+        "alice",
+        token_org="org-a",
+        scopes=("read",),
+        orgs={"org-a": Role.OWNER},
+    ),
+    ActorSpec(
+        "dora's org A token (dora is also in B)",
+        "dora",
+        token_org="org-a",
+        scopes=("read", "push"),
+        orgs={"org-a": Role.OWNER},
+    ),
+    ActorSpec(
+        "dora's org B token (dora is also in A)",
+        "dora",
+        token_org="org-b",
+        scopes=("read", "push"),
+        orgs={"org-b": Role.OWNER},
+    ),
     ActorSpec("rita (reviewer of another org, session)", "rita", orgs={"org-c": Role.CONTRIBUTOR}, reviewer=True),
-    ActorSpec("rita's review token", "rita", token_org="org-c", scopes=("read", "review"),
-              orgs={"org-c": Role.CONTRIBUTOR}, reviewer=True),
+    ActorSpec(
+        "rita's review token",
+        "rita",
+        token_org="org-c",
+        scopes=("read", "review"),
+        orgs={"org-c": Role.CONTRIBUTOR},
+        reviewer=True,
+    ),
     ActorSpec("stella (steward)", "stella", steward=True),
 ]
 
@@ -79,12 +105,18 @@ class World:
         return spec.reviewer and (state == State.IN_REVIEW or version.pk in self.review_parents)
 
     def sees_artifact(self, spec: ActorSpec, artifact: Artifact) -> bool:
-        return (spec.steward or artifact.organization.slug in spec.orgs
-                or any(self.sees_version(spec, v) for v in self.versions if v.artifact_id == artifact.pk))
+        return (
+            spec.steward
+            or artifact.organization.slug in spec.orgs
+            or any(self.sees_version(spec, v) for v in self.versions if v.artifact_id == artifact.pk)
+        )
 
     def sees_org(self, spec: ActorSpec, slug: str) -> bool:
-        return (spec.steward or slug in spec.orgs
-                or any(self.sees_version(spec, v) for v in self.versions if self.org_of(v) == slug))
+        return (
+            spec.steward
+            or slug in spec.orgs
+            or any(self.sees_version(spec, v) for v in self.versions if self.org_of(v) == slug)
+        )
 
     def artifacts(self) -> list[Artifact]:
         return list({v.artifact_id: v.artifact for v in self.versions}.values())
@@ -95,8 +127,12 @@ class World:
         user = self.users[spec.username]
         from registry.actors import Actor
 
-        _, secret = token_issue(actor=Actor.for_user(user), organization=self.orgs[spec.token_org],
-                                name=spec.name[:100], scopes=list(spec.scopes))
+        _, secret = token_issue(
+            actor=Actor.for_user(user),
+            organization=self.orgs[spec.token_org],
+            name=spec.name[:100],
+            scopes=list(spec.scopes),
+        )
         return secret
 
 
@@ -116,21 +152,36 @@ def build_world() -> World:
     for slug in ("org-a", "org-b"):
         for sharing in Sharing.values:
             for state in State.values:
-                artifact = ArtifactFactory(organization=orgs[slug], sharing=sharing, slug=f"{sharing}-{state}".replace("_", "-"),
-                                           created_by=users["charlie" if slug == "org-b" else "alice"])
+                artifact = ArtifactFactory(
+                    organization=orgs[slug],
+                    sharing=sharing,
+                    slug=f"{sharing}-{state}".replace("_", "-"),
+                    created_by=users["charlie" if slug == "org-b" else "alice"],
+                )
                 versions.append(VersionFactory(artifact=artifact, state=state, number="1.0.0"))
     for sharing in Sharing.values:
-        artifact = ArtifactFactory(organization=orgs["org-d"], sharing=sharing, slug=f"d-{sharing}", created_by=users["dan"])
+        artifact = ArtifactFactory(
+            organization=orgs["org-d"], sharing=sharing, slug=f"d-{sharing}", created_by=users["dan"]
+        )
         versions.append(VersionFactory(artifact=artifact, state=State.DRAFT, number="0.1"))
     # B's work under review derives from an org-only approved checkpoint of A: reviewers may read that parent.
-    parent = next(v for v in versions if v.artifact.organization.slug == "org-a"
-                  and v.artifact.sharing == Sharing.ORG and v.state == State.APPROVED)
-    child = next(v for v in versions if v.artifact.organization.slug == "org-b"
-                 and v.artifact.sharing == Sharing.ORG and v.state == State.IN_REVIEW)
+    parent = next(
+        v
+        for v in versions
+        if v.artifact.organization.slug == "org-a" and v.artifact.sharing == Sharing.ORG and v.state == State.APPROVED
+    )
+    child = next(
+        v
+        for v in versions
+        if v.artifact.organization.slug == "org-b" and v.artifact.sharing == Sharing.ORG and v.state == State.IN_REVIEW
+    )
     LineageEdge.objects.create(child=child, relation="derived_from", parent=parent)
     # And a published child of A's org-only draft: lineage must not reveal the draft to others.
-    hidden = next(v for v in versions if v.artifact.organization.slug == "org-a"
-                  and v.artifact.sharing == Sharing.ORG and v.state == State.SUBMITTED)
+    hidden = next(
+        v
+        for v in versions
+        if v.artifact.organization.slug == "org-a" and v.artifact.sharing == Sharing.ORG and v.state == State.SUBMITTED
+    )
     published_b = next(v for v in versions if v.artifact.organization.slug == "org-b" and v.state == State.PUBLISHED)
     LineageEdge.objects.create(child=published_b, relation="derived_from", parent=hidden)
     return World(orgs=orgs, users=users, versions=versions, review_parents={parent.pk})

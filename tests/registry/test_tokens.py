@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 def test_the_database_holds_no_usable_token(alice: Member) -> None:
     _, secret = alice.token("read", "push")
-    dump = serializers.serialize("json", ApiToken.objects.all()) + serializers.serialize("json", AuditEvent.objects.all())
+    dump = serializers.serialize("json", ApiToken.objects.all()) + serializers.serialize(
+        "json", AuditEvent.objects.all()
+    )
     body = secret.removeprefix("ocr_")
     assert body not in dump
     assert body[8:] not in dump  # only the 8-character lookup prefix is stored in clear
@@ -97,11 +99,21 @@ def test_scopes_and_expiry_are_validated(alice: Member) -> None:
     with pytest.raises(DomainError, match="scopes"):
         alice.token("admin")
     with pytest.raises(DomainError, match="future"):
-        token_issue(actor=alice.actor, organization=alice.organization, name="x", scopes=["read"],
-                    expires_at=timezone.now() - timedelta(days=1))
+        token_issue(
+            actor=alice.actor,
+            organization=alice.organization,
+            name="x",
+            scopes=["read"],
+            expires_at=timezone.now() - timedelta(days=1),
+        )
     with pytest.raises(DomainError, match="at most"):
-        token_issue(actor=alice.actor, organization=alice.organization, name="x", scopes=["read"],
-                    expires_at=timezone.now() + timedelta(days=5000))
+        token_issue(
+            actor=alice.actor,
+            organization=alice.organization,
+            name="x",
+            scopes=["read"],
+            expires_at=timezone.now() + timedelta(days=5000),
+        )
 
 
 def test_tokens_cannot_mint_tokens(alice: Member, api_client) -> None:
@@ -116,8 +128,9 @@ def test_tokens_cannot_mint_tokens(alice: Member, api_client) -> None:
 
 def test_issuing_through_the_api_shows_the_secret_once(alice: Member, api_client) -> None:
     api_client.force_login(alice.user)
-    created = api_client.post(f"/api/v1/organizations/{alice.organization.slug}/tokens/",
-                              {"name": "ci", "scopes": ["read", "push"]})
+    created = api_client.post(
+        f"/api/v1/organizations/{alice.organization.slug}/tokens/", {"name": "ci", "scopes": ["read", "push"]}
+    )
     assert created.status_code == 201
     secret = created.json()["secret"]
     assert secret.startswith("ocr_")

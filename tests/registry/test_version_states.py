@@ -13,13 +13,18 @@ pytestmark = pytest.mark.django_db
 State = Version.State
 
 ALLOWED = {
-    (State.DRAFT, State.SUBMITTED), (State.DRAFT, State.DELETED),
+    (State.DRAFT, State.SUBMITTED),
+    (State.DRAFT, State.DELETED),
     (State.SUBMITTED, State.CHECKING),
-    (State.CHECKING, State.IN_REVIEW), (State.CHECKING, State.CHANGES_REQUESTED),
+    (State.CHECKING, State.IN_REVIEW),
+    (State.CHECKING, State.CHANGES_REQUESTED),
     (State.CHANGES_REQUESTED, State.IN_REVIEW),
-    (State.IN_REVIEW, State.APPROVED), (State.IN_REVIEW, State.CHANGES_REQUESTED), (State.IN_REVIEW, State.REJECTED),
+    (State.IN_REVIEW, State.APPROVED),
+    (State.IN_REVIEW, State.CHANGES_REQUESTED),
+    (State.IN_REVIEW, State.REJECTED),
     (State.APPROVED, State.PUBLISHING),
-    (State.PUBLISHING, State.PUBLISHED), (State.PUBLISHING, State.APPROVED),
+    (State.PUBLISHING, State.PUBLISHED),
+    (State.PUBLISHING, State.APPROVED),
     (State.PUBLISHED, State.WITHDRAWN),
 }
 ALL_PAIRS = [(a, b) for a in State.values for b in State.values]

@@ -32,22 +32,28 @@ class Command(BaseCommand):
     def handle(self, *args: Any, as_json: bool = False, **options: Any) -> None:
         logins_path = Path(settings.VAR_DIR) / "demo-logins.json"
         logins = _load(logins_path)
-        steward = self._user(logins, "steward", "steward: sees everything, overrides", is_steward=True,
-                             is_staff=True, is_superuser=True)
+        steward = self._user(
+            logins, "steward", "steward: sees everything, overrides", is_steward=True, is_staff=True, is_superuser=True
+        )
         token = None
         for org_spec in ORGS:
             slug = org_spec["slug"]
             owner = self._user(logins, f"{slug}-owner", f"owner of {slug}")
-            reviewer = self._user(logins, f"{slug}-reviewer", f"consortium reviewer, contributor in {slug}",
-                                  is_reviewer=True)
+            reviewer = self._user(
+                logins, f"{slug}-reviewer", f"consortium reviewer, contributor in {slug}", is_reviewer=True
+            )
             org = Organization.objects.filter(slug=slug).first()
             if org is None:
                 org = organization_create(actor=Actor.for_user(steward), owner=owner, **org_spec)
             if not Membership.objects.filter(organization=org, user=reviewer).exists():
                 membership_add(actor=Actor.for_user(owner), organization=org, user=reviewer, role=Role.CONTRIBUTOR)
             if slug == ORGS[0]["slug"] and not ApiToken.objects.filter(organization=org).exists():
-                issued, secret = token_issue(actor=Actor.for_user(owner), organization=org, name="demo push token",
-                                             scopes=[Scope.READ, Scope.PUSH])
+                issued, secret = token_issue(
+                    actor=Actor.for_user(owner),
+                    organization=org,
+                    name="demo push token",
+                    scopes=[Scope.READ, Scope.PUSH],
+                )
                 token = {"organization": slug, "scopes": issued.scopes, "secret": secret}
         logins_path.parent.mkdir(parents=True, exist_ok=True)
         logins_path.write_text(_dumps(list(logins.values())))
@@ -60,8 +66,9 @@ class Command(BaseCommand):
         user = User.objects.filter(username=username).first()
         if user is None:
             password = secrets.token_urlsafe(12)
-            user = User.objects.create_user(username=username, password=password, email=f"{username}@example.org",
-                                            **flags)
+            user = User.objects.create_user(
+                username=username, password=password, email=f"{username}@example.org", **flags
+            )
             logins[username] = {"username": username, "password": password, "about": about}
         return user
 
