@@ -127,6 +127,8 @@ def _database(url: str) -> dict:
             "timeout": 30,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
         }
+        # Tests get a file too, not shared-cache memory, so concurrent tests lock as the product does.
+        config["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
     return config
 
 

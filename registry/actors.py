@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.utils.functional import SimpleLazyObject
+
 from registry.errors import Forbidden
 from registry.permissions import ROLE_CAPABILITIES, Capability, Scope, token_capabilities
 
@@ -35,19 +37,25 @@ class Actor:
 
     @classmethod
     def for_token(cls, token: ApiToken) -> Actor:
+        """A token acts with its creator's current role in the token's org (none if they left).
+        token_authenticate fetches that role and the reviewer flag with the token; the creator's
+        own row is loaded only when something needs it (writes record it)."""
         from registry.models import Membership
 
-        # The token acts with its creator's current role in the token's org (none if they left).
-        role = (
-            Membership.objects.filter(user_id=token.created_by_id, organization_id=token.organization_id)
-            .values_list("role", flat=True)
-            .first()
-        )
+        if hasattr(token, "creator_role"):
+            role, creator_is_reviewer = token.creator_role, token.creator_is_reviewer
+        else:
+            role = (
+                Membership.objects.filter(user_id=token.created_by_id, organization_id=token.organization_id)
+                .values_list("role", flat=True)
+                .first()
+            )
+            creator_is_reviewer = token.created_by.is_reviewer
         return cls(
-            user=token.created_by,
+            user=SimpleLazyObject(lambda: token.created_by),
             token=token,
             roles={token.organization_id: role} if role else {},
-            is_reviewer=token.created_by.is_reviewer and Scope.REVIEW in token.scopes,
+            is_reviewer=creator_is_reviewer and Scope.REVIEW in token.scopes,
             is_steward=False,  # steward powers are for signed-in people, never for a token
         )
 

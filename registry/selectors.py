@@ -75,7 +75,7 @@ def artifact_list(
         qs = qs.filter(Exists(versions))
     if search:
         qs = qs.filter(Q(slug__icontains=search) | Q(description__icontains=search))
-    return qs.order_by("organization__slug", "slug")
+    return qs.order_by("-id")
 
 
 def version_list(
@@ -97,7 +97,7 @@ def version_list(
     if license:
         qs = qs.filter(license__iexact=license)
     qs = qs.filter(state=state) if state else qs.exclude(state=Version.State.DELETED)
-    return qs.order_by("-state_changed_at", "-id")
+    return qs.order_by("-id")
 
 
 def version_lookup(*, actor: Actor) -> QuerySet[Version]:

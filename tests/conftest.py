@@ -26,6 +26,8 @@ from registry.permissions import Role
 from registry.services.tokens import token_issue
 from tests import factories
 
+Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)  # the SQLite test database lives there
+
 
 @pytest.fixture(scope="session", autouse=True)
 def fast_password_hashing() -> Iterator[None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from django.utils.functional import SimpleLazyObject
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
@@ -31,8 +32,9 @@ class BearerTokenAuthentication(BaseAuthentication):
         if token is None:
             raise AuthenticationFailed(reason)
         token_touch(token)
-        structlog.contextvars.bind_contextvars(token=str(token.public_id), org=token.organization.slug)
-        return token.created_by, token
+        structlog.contextvars.bind_contextvars(token=str(token.public_id), org_id=token.organization_id)
+        # The user row loads only if something reads it; reads need just the token's role.
+        return SimpleLazyObject(lambda: token.created_by), token
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="consortium"'

@@ -1,7 +1,18 @@
-from rest_framework.pagination import PageNumberPagination
+from typing import Any
+
+from rest_framework.pagination import CursorPagination
 
 
-class Pagination(PageNumberPagination):
+class Pagination(CursorPagination):
+    """Cursor pages, newest first. A page costs the same at any depth (no OFFSET) and needs no
+    COUNT(*) over everything the actor may see; paging never skips or repeats rows while others
+    write. Follow `next` until it is null."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    ordering = "-id"
+
+    def get_ordering(self, request: Any, queryset: Any, view: Any) -> tuple[str, ...]:
+        ordering = getattr(view, "cursor_ordering", self.ordering)
+        return (ordering,) if isinstance(ordering, str) else tuple(ordering)

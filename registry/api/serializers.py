@@ -129,7 +129,7 @@ class AuditFilter(StrictSerializer):
     action = serializers.CharField(required=False, help_text="Prefix of the action, like 'version.'")
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
-    page = serializers.IntegerField(required=False, min_value=1)
+    cursor = serializers.CharField(required=False)
     page_size = serializers.IntegerField(required=False, min_value=1)
 
 
@@ -164,7 +164,7 @@ class ArtifactFilter(StrictSerializer):
     license = serializers.CharField(required=False)
     state = serializers.ChoiceField(choices=STATES, required=False)
     search = serializers.CharField(required=False, max_length=200)
-    page = serializers.IntegerField(required=False, min_value=1)
+    cursor = serializers.CharField(required=False)
     page_size = serializers.IntegerField(required=False, min_value=1)
 
 
@@ -237,7 +237,7 @@ class VersionFilter(StrictSerializer):
     org = serializers.CharField(required=False)
     license = serializers.CharField(required=False)
     state = serializers.ChoiceField(choices=STATES, required=False)
-    page = serializers.IntegerField(required=False, min_value=1)
+    cursor = serializers.CharField(required=False)
     page_size = serializers.IntegerField(required=False, min_value=1)
 
 

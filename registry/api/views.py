@@ -24,6 +24,7 @@ from registry.services import artifacts, organizations, tokens, versions
 from registry.services.versions import ComputeIn, LineageIn
 
 UUID_RE = r"[0-9a-fA-F-]{32,36}"
+PAGING_PARAMS = {"cursor", "page_size"}
 
 
 def _validated(serializer_class: type[s.StrictSerializer], data: Any) -> dict[str, Any]:
@@ -42,10 +43,11 @@ class Base(viewsets.GenericViewSet):
 
     def filters(self) -> dict[str, Any]:
         """Query parameters checked against the view's filter serializer (unknown ones refused)."""
-        if self.filter_class is None:
-            return {}
-        found = _validated(self.filter_class, self.request.query_params.dict())
-        return {k: v for k, v in found.items() if k not in {"page", "page_size"}}
+        params = self.request.query_params.dict()
+        if self.filter_class is None or not params.keys() - PAGING_PARAMS:
+            return {}  # paging only: the paginator checks those (and a list is the hot path)
+        found = _validated(self.filter_class, params)
+        return {k: v for k, v in found.items() if k not in PAGING_PARAMS}
 
 
 def organization_of(request: Request, slug: str) -> Organization:
@@ -69,6 +71,7 @@ class OrgNested(Base):
 
 class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
     lookup_field = "slug"
+    cursor_ordering = "slug"
     serializer_class = s.OrganizationOut
     action_policy = {"list": PUBLIC_READ, "retrieve": PUBLIC_READ, "create": write(None)}
 
@@ -91,6 +94,7 @@ class MembershipViewSet(mixins.ListModelMixin, OrgNested):
 
     lookup_field = "user__username"
     lookup_url_kwarg = "username"
+    cursor_ordering = "id"
     serializer_class = s.MembershipOut
     action_policy = {
         "list": MEMBER_READ,

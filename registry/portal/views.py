@@ -12,6 +12,6 @@ from registry.actors import Actor
 def home(request: HttpRequest) -> HttpResponse:
     """What the viewer can see: the newest versions and the orgs, with links to the API."""
     actor = Actor.of(request)
-    recent = selectors.version_list(actor=actor)[:25]
+    recent = selectors.version_list(actor=actor).order_by("-state_changed_at", "-id")[:25]
     orgs = selectors.organization_list(actor=actor)
     return render(request, "registry/home.html", {"actor": actor, "recent": recent, "organizations": orgs})

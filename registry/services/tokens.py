@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from registry.actors import Actor
 from registry.errors import DomainError, Forbidden
-from registry.models import ApiToken, Organization
+from registry.models import ApiToken, Membership, Organization, User
 from registry.permissions import Capability, Scope, scopes_allowed_for
 from registry.services.audit import audit_record
 
@@ -86,13 +86,27 @@ def token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
     return token
 
 
+def _lookup_sql() -> str:
+    tokens, users, members = ApiToken._meta.db_table, User._meta.db_table, Membership._meta.db_table
+    return (
+        f"SELECT t.*, m.role AS creator_role, u.is_reviewer AS creator_is_reviewer "  # noqa: S608 - table names only
+        f"FROM {tokens} t JOIN {users} u ON u.id = t.created_by_id "
+        f"LEFT JOIN {members} m ON m.user_id = t.created_by_id AND m.organization_id = t.organization_id "
+        f"WHERE t.lookup = %s"
+    )
+
+
 def token_authenticate(raw: str) -> tuple[ApiToken | None, str]:
-    """The active token for `raw`, or None with the reason (unknown, expired or revoked)."""
+    """The active token for `raw`, or None with the reason (unknown, expired or revoked).
+
+    Every API call with a token runs this, so it is one hand-written query: the token rows with
+    the prefix, each with its creator's current role in the token's org and reviewer flag, which
+    is all Actor.for_token needs (the ORM spelling of it cost 1 ms more per request to build)."""
     if not raw.startswith(PREFIX):
         return None, f"not a registry token (tokens start with '{PREFIX}')"
     secret = raw.removeprefix(PREFIX)
     digest = _digest(secret)
-    for token in ApiToken.objects.select_related("created_by", "organization").filter(lookup=secret[:8]):
+    for token in ApiToken.objects.raw(_lookup_sql(), [secret[:8]]):
         if hmac.compare_digest(token.digest, digest):
             if token.revoked_at is not None:
                 return None, "token revoked"
