@@ -104,15 +104,19 @@ def _settings_in(env: dict[str, str], expression: str) -> subprocess.CompletedPr
     )
 
 
-def test_production_settings_refuse_to_start_with_a_missing_variable(tmp_path: Path) -> None:
-    env = {
+def _bare_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Only what a settings import needs, so nothing from the test run leaks in."""
+    return {
         "PATH": os.environ["PATH"],
         "DJANGO_SETTINGS_MODULE": "consortium.settings",
-        "DJANGO_SECURE": "true",
         "DJANGO_SECRET_KEY": "x" * 60,
         "CONSORTIUM_VAR_DIR": str(tmp_path),
+        **extra,
     }
-    done = _settings_in(env, "1")
+
+
+def test_production_settings_refuse_to_start_with_a_missing_variable(tmp_path: Path) -> None:
+    done = _settings_in(_bare_env(tmp_path, DJANGO_SECURE="true"), "1")
     assert done.returncode != 0
     assert "production (DJANGO_SECURE=true) needs these set: DJANGO_ALLOWED_HOSTS" in done.stderr
     assert "DATABASE_URL" in done.stderr
@@ -130,15 +134,7 @@ def test_production_settings_refuse_to_start_with_a_missing_variable(tmp_path: P
 def test_bad_settings_values_stop_start_up_naming_the_variable(
     tmp_path: Path, name: str, value: str, problem: str
 ) -> None:
-    env = {
-        "PATH": os.environ["PATH"],
-        "DJANGO_SETTINGS_MODULE": "consortium.settings",
-        "DJANGO_SECURE": "false",
-        "DJANGO_SECRET_KEY": "x" * 60,
-        "CONSORTIUM_VAR_DIR": str(tmp_path),
-        name: value,
-    }
-    done = _settings_in(env, "1")
+    done = _settings_in(_bare_env(tmp_path, DJANGO_SECURE="false", **{name: value}), "1")
     assert done.returncode != 0
     assert problem in done.stderr
 

@@ -125,24 +125,34 @@ class AuditEventOut(serializers.ModelSerializer):
         fields = ["action", "actor", "target_type", "target_id", "data", "created_at"]
 
 
-class AuditFilter(StrictSerializer):
+class ListParams(StrictSerializer):
+    """The paging parameters every list takes; filters add theirs."""
+
+    cursor = serializers.CharField(required=False, help_text="From the previous page's `next` link.")
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+
+class AuditFilter(ListParams):
     action = serializers.CharField(required=False, help_text="Prefix of the action, like 'version.'")
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
-    cursor = serializers.CharField(required=False)
-    page_size = serializers.IntegerField(required=False, min_value=1)
 
 
 # Artifacts
 
 
-class ArtifactOut(serializers.ModelSerializer):
+class ArtifactRefOut(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     organization = serializers.CharField(source="organization.slug")
 
     class Meta:
         model = Artifact
-        fields = ["id", "organization", "slug", "kind", "sharing", "description", "created_at"]
+        fields = ["id", "organization", "slug", "kind", "sharing"]
+
+
+class ArtifactOut(ArtifactRefOut):
+    class Meta(ArtifactRefOut.Meta):
+        fields = [*ArtifactRefOut.Meta.fields, "description", "created_at"]
 
 
 class ArtifactIn(StrictSerializer):
@@ -158,26 +168,15 @@ class ArtifactUpdateIn(StrictSerializer):
     description = serializers.CharField(allow_blank=True, required=False, max_length=20_000)
 
 
-class ArtifactFilter(StrictSerializer):
+class ArtifactFilter(ListParams):
     kind = serializers.ChoiceField(choices=Kind.choices, required=False)
     org = serializers.CharField(required=False)
     license = serializers.CharField(required=False)
     state = serializers.ChoiceField(choices=STATES, required=False)
     search = serializers.CharField(required=False, max_length=200)
-    cursor = serializers.CharField(required=False)
-    page_size = serializers.IntegerField(required=False, min_value=1)
 
 
 # Versions and lineage
-
-
-class ArtifactRefOut(serializers.ModelSerializer):
-    id = serializers.UUIDField(source="public_id")
-    organization = serializers.CharField(source="organization.slug")
-
-    class Meta:
-        model = Artifact
-        fields = ["id", "organization", "slug", "kind", "sharing"]
 
 
 class VersionOut(serializers.ModelSerializer):
@@ -231,14 +230,12 @@ class VersionIn(StrictSerializer):
     lineage = LineageItemIn(many=True, required=False, default=list)
 
 
-class VersionFilter(StrictSerializer):
+class VersionFilter(ListParams):
     artifact = serializers.UUIDField(required=False)
     kind = serializers.ChoiceField(choices=Kind.choices, required=False)
     org = serializers.CharField(required=False)
     license = serializers.CharField(required=False)
     state = serializers.ChoiceField(choices=STATES, required=False)
-    cursor = serializers.CharField(required=False)
-    page_size = serializers.IntegerField(required=False, min_value=1)
 
 
 class VersionRefOut(serializers.ModelSerializer):
