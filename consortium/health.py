@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import redis
 from django.conf import settings
@@ -15,7 +16,7 @@ from registry.api.errors import json_not_found, json_server_error
 from registry.storage import storage_check
 
 
-def _timed(check: callable) -> dict[str, object]:
+def _timed(check: Callable[[], object]) -> dict[str, object]:
     started = time.perf_counter()
     try:
         check()

@@ -37,25 +37,14 @@ class Actor:
 
     @classmethod
     def for_token(cls, token: ApiToken) -> Actor:
-        """A token acts with its creator's current role in the token's org (none if they left).
-        token_authenticate fetches that role and the reviewer flag with the token; the creator's
-        own row is loaded only when something needs it (writes record it)."""
-        from registry.models import Membership
-
-        if hasattr(token, "creator_role"):
-            role, creator_is_reviewer = token.creator_role, token.creator_is_reviewer
-        else:
-            role = (
-                Membership.objects.filter(user_id=token.created_by_id, organization_id=token.organization_id)
-                .values_list("role", flat=True)
-                .first()
-            )
-            creator_is_reviewer = token.created_by.is_reviewer
+        """A token (as token_authenticate returns it) acts with its creator's current role in the
+        token's org, none if they left; the creator's own row loads only if a write records it."""
+        role = token.creator_role
         return cls(
             user=SimpleLazyObject(lambda: token.created_by),
             token=token,
             roles={token.organization_id: role} if role else {},
-            is_reviewer=creator_is_reviewer and Scope.REVIEW in token.scopes,
+            is_reviewer=token.creator_is_reviewer and Scope.REVIEW in token.scopes,
             is_steward=False,  # steward powers are for signed-in people, never for a token
         )
 
@@ -65,9 +54,11 @@ class Actor:
         cached = getattr(request, "_consortium_actor", None)
         if cached is not None:
             return cached
+        from registry.models import ApiToken
+
         token = getattr(request, "auth", None)
         user = getattr(request, "user", None)
-        if token is not None and token.__class__.__name__ == "ApiToken":
+        if isinstance(token, ApiToken):
             actor = Actor.for_token(token)
         elif user is not None and user.is_authenticated:
             actor = Actor.for_user(user)

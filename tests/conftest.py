@@ -27,12 +27,20 @@ from registry.services.tokens import token_issue
 from tests import factories
 
 Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)  # the SQLite test database lives there
+Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # whitenoise warns (an error here) without it
 
 
 @pytest.fixture(scope="session", autouse=True)
-def fast_password_hashing() -> Iterator[None]:
-    """Password hashing is deliberately slow; tests make hundreds of users."""
-    override = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+def test_settings() -> Iterator[None]:
+    """Password hashing is deliberately slow and tests make hundreds of users; static files are
+    served from the apps (no collectstatic manifest needed in a fresh clone)."""
+    override = override_settings(
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+    )
     override.enable()
     yield
     override.disable()

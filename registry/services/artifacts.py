@@ -42,12 +42,12 @@ def artifact_update(
     """Change what may change: who inside the consortium sees it, and its description."""
     actor.require(artifact.organization, Capability.MANAGE)
     artifact = Artifact.objects.select_for_update().select_related("organization").get(pk=artifact.pk)
-    changes: dict[str, list[str]] = {}
+    changes: dict[str, object] = {}
     if sharing is not None and sharing != artifact.sharing:
-        changes["sharing"] = [artifact.sharing, sharing]
+        changes["sharing"] = {"from": artifact.sharing, "to": sharing}
         artifact.sharing = sharing
     if description is not None and description != artifact.description:
-        changes["description"] = ["…", "…"]
+        changes["description"] = "changed"
         artifact.description = description
     if changes:
         artifact.full_clean(validate_unique=False)
