@@ -16,6 +16,7 @@ router.register("artifacts", views.ArtifactViewSet, basename="artifact")
 router.register("versions", views.VersionViewSet, basename="version")
 
 urlpatterns = [
+    path("", views.ApiRootView.as_view(), name="api-root"),
     path("", include(router.urls)),
     path("me/", views.MeView.as_view(), name="me"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -270,6 +271,20 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         version = self.get_object()
         found = selectors.lineage_of(actor=self.actor, version=version)
         return Response(s.LineageOut({"version": version, "parents": found.parents, "children": found.children}).data)
+
+
+class ApiRootView(APIView):
+    """Where to start: the collections and the API's documentation."""
+
+    permission_classes = [ActionPolicy]
+    action_policy = {"get": PUBLIC_READ}
+    action = "get"
+
+    @extend_schema(responses={200: dict[str, str]})
+    def get(self, request: Request) -> Response:
+        names = ["organizations", "artifacts", "versions", "me", "schema", "docs"]
+        routes = {"organizations": "organization-list", "artifacts": "artifact-list", "versions": "version-list"}
+        return Response({name: request.build_absolute_uri(reverse(routes.get(name, name))) for name in names})
 
 
 class MeView(APIView):

@@ -225,3 +225,10 @@ def test_lists_page_by_cursor_without_skipping_or_repeating(alice: Member, api_c
         VersionFactory(artifact=ArtifactFactory(organization=alice.organization))  # a write while paging
         response = api_client.get(response["next"]).json()
     assert seen == [str(v.public_id) for v in reversed(made)]  # newest first, each exactly once
+
+
+def test_the_api_root_links_to_the_collections_and_docs(api_client) -> None:
+    response = api_client.get("/api/v1/")
+    assert response.status_code == 200
+    assert response.json()["versions"] == "http://testserver/api/v1/versions/"
+    assert response.json()["docs"] == "http://testserver/api/v1/docs/"

@@ -14,6 +14,7 @@ from tests.api.test_isolation_matrix import ROUTES_COVERED
 # Routes outside the DRF API, each with the policy that guards it and the test that checks it.
 NON_API_ROUTES = {
     "healthz": "public: component status only (tests/test_health.py)",
+    "api-root": "public: links to the collections and docs (tests/api/test_api.py)",
     "home": "public page listing only what visible_to allows (tests/test_portal.py)",
     "login": "Django auth login with CSRF (tests/test_portal.py)",
     "logout": "POST-only Django logout (tests/test_portal.py)",
