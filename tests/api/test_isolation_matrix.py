@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from registry.actors import Actor
 from registry.models import AuditEvent, Version
 from registry.permissions import ROLE_CAPABILITIES, Capability, token_capabilities
+from registry.services.tokens import token_issue
 from tests.api.world import ACTORS, ActorSpec, World, build_world
 
 pytestmark = pytest.mark.django_db
@@ -199,8 +201,20 @@ def test_writes_need_the_capability_in_the_objects_org(world: World, spec: Actor
     expect(response, world.sees_org(spec, "org-a"), can(spec, "org-a", Capability.PUSH), 201)
     response = client.post("/api/v1/organizations/org-a/memberships/", {"username": "rita", "role": "viewer"})
     expect(response, world.sees_org(spec, "org-a"), can(spec, "org-a", Capability.ADMIN), 201)
+    members_visible = spec.steward or can(spec, "org-a", Capability.READ)
     response = client.patch("/api/v1/organizations/org-a/memberships/bob/", {"role": "contributor"})
-    expect(response, spec.steward or can(spec, "org-a", Capability.READ), can(spec, "org-a", Capability.ADMIN), 200)
+    expect(response, members_visible, can(spec, "org-a", Capability.ADMIN), 200)
+    response = client.delete("/api/v1/organizations/org-a/memberships/bob/")
+    expect(response, members_visible, can(spec, "org-a", Capability.ADMIN), 204)
+    # A token alice made from her session: only people see tokens, owners all of their org's.
+    alices, _ = token_issue(
+        actor=Actor.for_user(world.users["alice"]), organization=world.orgs["org-a"], name="alice's", scopes=["read"]
+    )
+    writes += 1  # issuing it wrote an audit row of its own
+    person = spec.username is not None and spec.token_org is None
+    token_visible = person and (spec.steward or can(spec, "org-a", Capability.ADMIN) or spec.username == "alice")
+    response = client.delete(f"/api/v1/organizations/org-a/tokens/{alices.public_id}/")
+    expect(response, token_visible, person and (spec.username == "alice" or can(spec, "org-a", Capability.ADMIN)), 204)
     response = client.post(
         "/api/v1/organizations/",
         {"name": "New", "slug": "org-new", "country": "DE", "hub_namespace": "org-new", "owner": "charlie"},
@@ -212,3 +226,17 @@ def test_writes_need_the_capability_in_the_objects_org(world: World, spec: Actor
         assert response.status_code in (403, 404)
     # Refused writes leave no audit row; every accepted one leaves exactly one.
     assert AuditEvent.objects.count() - audit_before == writes
+
+
+@pytest.mark.parametrize("spec", ACTORS, ids=lambda s: s.name)
+def test_me_tells_each_actor_its_own_orgs_only(world: World, spec: ActorSpec) -> None:
+    response = client_for(world, spec).get("/api/v1/me/")
+    if spec.username is None:
+        assert response.status_code == 401
+    elif not spec.can_read:
+        assert response.status_code == 403
+    else:
+        assert response.status_code == 200
+        assert {o["slug"]: o["role"] for o in response.json()["organizations"]} == spec.orgs
+        assert response.json()["is_steward"] == spec.steward
+        assert response.json()["is_reviewer"] == spec.reviewer
