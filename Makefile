@@ -23,9 +23,10 @@ run: $(STAMP) ## start the whole product on the embedded default (Ctrl-C stops i
 test: $(STAMP) ## run the test suite (real Postgres/Redis when DATABASE_URL/REDIS_URL are set)
 	$(PY) -m pytest $(ARGS)
 
-lint: $(STAMP) ## ruff check and format check
+lint: $(STAMP) ## ruff check, format check and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	DJANGO_SECURE=false DJANGO_SECRET_KEY=mypy-only $(VENV)/bin/mypy
 
 fmt: $(STAMP) ## format and fix what ruff can
 	$(VENV)/bin/ruff format .

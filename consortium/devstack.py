@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -33,7 +34,7 @@ from consortium.embedded import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _secret_file(path: Path, make: callable) -> str:
+def _secret_file(path: Path, make: Callable[[], str]) -> str:
     """A generated secret kept in var/ (mode 0600), so restarts reuse it."""
     if not path.exists():
         path.write_text(make())

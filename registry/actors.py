@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.utils.functional import SimpleLazyObject
 
@@ -41,7 +41,7 @@ class Actor:
         token's org, none if they left; the creator's own row loads only if a write records it."""
         role = token.creator_role
         return cls(
-            user=SimpleLazyObject(lambda: token.created_by),
+            user=cast("User", SimpleLazyObject(lambda: token.created_by)),
             token=token,
             roles={token.organization_id: role} if role else {},
             is_reviewer=token.creator_is_reviewer and Scope.REVIEW in token.scopes,

@@ -25,7 +25,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(m.User)
 class ConsortiumUserAdmin(UserAdmin):
-    fieldsets = (*UserAdmin.fieldsets, ("Consortium roles", {"fields": ("is_reviewer", "is_steward")}))
+    fieldsets = (*(UserAdmin.fieldsets or ()), ("Consortium roles", {"fields": ("is_reviewer", "is_steward")}))
     list_display = ("username", "email", "is_reviewer", "is_steward", "is_staff", "is_active")
     list_filter = ("is_reviewer", "is_steward", "is_staff", "is_active")
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -59,11 +60,11 @@ def organization_of(request: Request, slug: str) -> Organization:
 class OrgNested(Base):
     """A collection under /organizations/{org_slug}/; the org must be visible to the actor."""
 
-    model: type
+    model: type[models.Model]
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no org
-            return self.model.objects.none()
+            return self.model._default_manager.none()
         return self.org_queryset(organization_of(self.request, self.kwargs["org_slug"]))
 
     def org_queryset(self, organization: Organization) -> QuerySet:
@@ -297,6 +298,8 @@ class MeView(APIView):
     @extend_schema(responses={200: s.MeOut, 401: OpenApiResponse(description="not signed in")})
     def get(self, request: Request) -> Response:
         actor = Actor.of(request)
+        if actor.user is None:  # the policy admits signed-in callers only
+            raise NotAuthenticated()
         orgs = {o.pk: o for o in Organization.objects.filter(pk__in=actor.org_ids)}
         token = actor.token
         return Response(

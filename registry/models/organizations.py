@@ -81,6 +81,10 @@ class ApiToken(models.Model):
 
     objects = ApiTokenQuerySet.as_manager()
 
+    # Filled by token_authenticate's query: the creator's role in this org now, and reviewer flag.
+    creator_role: str | None
+    creator_is_reviewer: bool
+
     def __str__(self) -> str:
         return f"{self.name} ({self.organization}, ocr_{self.lookup}…)"
 

@@ -19,8 +19,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, timeout: float, **options: Any) -> None:
         created: list[bool] = []
-        wait_until(
-            lambda: created.append(bucket_ensure()) is None, what=f"S3 at {settings.S3_ENDPOINT_URL}", timeout=timeout
-        )
+
+        def ensure() -> bool:
+            created.append(bucket_ensure())
+            return True
+
+        wait_until(ensure, what=f"S3 at {settings.S3_ENDPOINT_URL}", timeout=timeout)
         state = "created" if created[-1] else "exists"
         self.stdout.write(f"bucket {settings.S3_BUCKET} {state} at {settings.S3_ENDPOINT_URL}")
