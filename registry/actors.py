@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from django.utils.functional import SimpleLazyObject
@@ -66,6 +66,10 @@ class Actor:
             actor = Actor.anonymous()
         request._consortium_actor = actor
         return actor
+
+    def as_member(self) -> Actor:
+        """The same actor with only its org memberships: what it may build on, not just read."""
+        return replace(self, is_reviewer=False, is_steward=False)
 
     @property
     def is_authenticated(self) -> bool:

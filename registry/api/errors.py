@@ -65,6 +65,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         fields = _flatten(exc.detail)
         status_code = exc.status_code
         body = error_body(status_code, "invalid", _message(fields), fields)
+    elif isinstance(exc, exceptions.PermissionDenied):  # the same code whether the policy or a service refused
+        status_code = exc.status_code
+        body = error_body(status_code, "forbidden", str(exc.detail))
     elif isinstance(exc, exceptions.APIException):
         status_code = exc.status_code
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code

@@ -2,12 +2,15 @@
 
 Scoped to the actor: the same actor, key and body replay the stored response; the same key with
 another body is 422; another actor's key is never looked up. A key whose first request is still
-running answers 409, so two concurrent retries cannot both write.
+running answers 409, so two concurrent retries cannot both write. A response marked
+`Cache-Control: no-store` (an issued token's secret) is never stored: its retry is told the work
+was done (409) instead of being shown the secret again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -34,6 +37,16 @@ def _actor_key(request: HttpRequest) -> str | None:
         return f"token:{token.pk}" if token else None
     user = getattr(request, "user", AnonymousUser())
     return f"user:{user.pk}" if user.is_authenticated else None
+
+
+SECRET_WITHHELD = json.dumps(
+    error_body(
+        409,
+        "idempotency_secret_withheld",
+        "the request with this Idempotency-Key already succeeded; its answer held a secret that is shown "
+        "only once, so it is not repeated",
+    )
+).encode()
 
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:
@@ -98,10 +111,14 @@ class IdempotencyMiddleware:
         if response.status_code >= 500 or response.status_code in NOT_STORED or getattr(response, "streaming", False):
             record.delete()  # the client may retry with the same key
             return response
-        record.status_code = response.status_code
-        record.content_type = response.get("Content-Type", "application/json")
-        record.body = response.content
         record.location = response.get("Location", "")
+        if "no-store" in response.get("Cache-Control", ""):
+            record.status_code, record.content_type = 409, "application/json"
+            record.body = SECRET_WITHHELD
+        else:
+            record.status_code = response.status_code
+            record.content_type = response.get("Content-Type", "application/json")
+            record.body = response.content
         record.save(update_fields=["status_code", "content_type", "body", "location"])
         return response
 

@@ -1,6 +1,7 @@
 from typing import Any
 
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import Cursor, CursorPagination
 
 
 class Pagination(CursorPagination):
@@ -12,6 +13,12 @@ class Pagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = "-id"
+
+    def decode_cursor(self, request: Any) -> Cursor | None:
+        try:
+            return super().decode_cursor(request)
+        except NotFound:  # DRF's answer to a mangled cursor; it is bad input, not a missing object
+            raise ValidationError({"cursor": ["invalid cursor; follow the `next` link of the previous page"]}) from None
 
     def get_ordering(self, request: Any, queryset: Any, view: Any) -> tuple[str, ...]:
         ordering = getattr(view, "cursor_ordering", self.ordering)

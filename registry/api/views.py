@@ -37,19 +37,26 @@ def _validated(serializer_class: type[s.StrictSerializer], data: Any) -> dict[st
 
 class Base(viewsets.GenericViewSet):
     permission_classes = [ActionPolicy]
-    filter_class: type[s.StrictSerializer] | None = None
+    filter_class: type[s.ListParams] | None = None
+    _filters: dict[str, Any] | None = None
 
     @property
     def actor(self) -> Actor:
         return Actor.of(self.request)
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if self.action == "list":
+            self.filters()  # unknown or malformed query parameters are refused on every list
+
     def filters(self) -> dict[str, Any]:
-        """Query parameters checked against the view's filter serializer (unknown ones refused)."""
-        params = self.request.query_params.dict()
-        if self.filter_class is None or not params.keys() - PAGING_PARAMS:
-            return {}  # paging only: the paginator checks those (and a list is the hot path)
-        found = _validated(self.filter_class, params)
-        return {k: v for k, v in found.items() if k not in PAGING_PARAMS}
+        """The list's query parameters, checked against its filter serializer (paging parameters
+        alone when it has none); unknown ones are refused, not ignored."""
+        if self._filters is None:
+            params = self.request.query_params.dict()
+            found = _validated(self.filter_class or s.ListParams, params) if params else {}
+            self._filters = {k: v for k, v in found.items() if k not in PAGING_PARAMS}
+        return self._filters
 
 
 def organization_of(request: Request, slug: str) -> Organization:
@@ -152,7 +159,9 @@ class TokenViewSet(mixins.ListModelMixin, OrgNested):
         org = organization_of(request, org_slug)
         data = _validated(s.TokenIn, request.data)
         token, secret = tokens.token_issue(actor=self.actor, organization=org, **data)
-        return Response(s.TokenIssuedOut(token, context={"secret": secret}).data, status=status.HTTP_201_CREATED)
+        response = Response(s.TokenIssuedOut(token, context={"secret": secret}).data, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"  # the secret is shown once: no cache, no idempotent replay
+        return response
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, org_slug: str, token_id: str) -> Response:

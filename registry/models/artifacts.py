@@ -15,7 +15,7 @@ from registry.models.organizations import Organization, User, slug_validator
 from registry.querysets import ArtifactQuerySet, VersionQuerySet
 
 version_number_validator = RegexValidator(
-    r"^(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8})){0,2}(-[0-9A-Za-z]+(\.[0-9A-Za-z]+)*)?$",
+    r"^(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8})){0,2}(-[0-9A-Za-z]+(\.[0-9A-Za-z]+)*)?\Z",
     "a version number is semver-like: 1, 1.2, 1.2.3 or 1.2.3-rc.1",
     code="invalid_version_number",
 )

@@ -14,12 +14,12 @@ from django_countries.fields import CountryField
 from registry.permissions import Role
 from registry.querysets import ApiTokenQuerySet, MembershipQuerySet, OrganizationQuerySet
 
-SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z"
 slug_validator = RegexValidator(
     SLUG_RE, "use 1-64 lowercase letters, digits and inner hyphens (like 'open-lab')", code="invalid_slug"
 )
 hub_namespace_validator = RegexValidator(
-    r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$",
+    r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?\Z",
     "a Hub namespace is 1-96 letters, digits, '.', '_' or '-', starting and ending with a letter or digit",
     code="invalid_namespace",
 )
@@ -84,6 +84,7 @@ class ApiToken(models.Model):
     # Filled by token_authenticate's query: the creator's role in this org now, and reviewer flag.
     creator_role: str | None
     creator_is_reviewer: bool
+    creator_is_active: bool
 
     def __str__(self) -> str:
         return f"{self.name} ({self.organization}, ocr_{self.lookup}…)"

@@ -89,7 +89,8 @@ def token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
 def _lookup_sql() -> str:
     tokens, users, members = ApiToken._meta.db_table, User._meta.db_table, Membership._meta.db_table
     return (
-        f"SELECT t.*, m.role AS creator_role, u.is_reviewer AS creator_is_reviewer "  # noqa: S608 - table names only
+        f"SELECT t.*, m.role AS creator_role, u.is_reviewer AS creator_is_reviewer, "  # noqa: S608 - table names only
+        f"u.is_active AS creator_is_active "
         f"FROM {tokens} t JOIN {users} u ON u.id = t.created_by_id "
         f"LEFT JOIN {members} m ON m.user_id = t.created_by_id AND m.organization_id = t.organization_id "
         f"WHERE t.lookup = %s"
@@ -100,8 +101,8 @@ def token_authenticate(raw: str) -> tuple[ApiToken | None, str]:
     """The active token for `raw`, or None with the reason (unknown, expired or revoked).
 
     Every API call with a token runs this, so it is one hand-written query: the token rows with
-    the prefix, each with its creator's current role in the token's org and reviewer flag, which
-    is all Actor.for_token needs (the ORM spelling of it cost 1 ms more per request to build)."""
+    the prefix, each with its creator's current role in the token's org and reviewer and active
+    flags, which is all this and Actor.for_token need (the ORM spelling of it cost 1 ms more per request to build)."""
     if not raw.startswith(PREFIX):
         return None, f"not a registry token (tokens start with '{PREFIX}')"
     secret = raw.removeprefix(PREFIX)
@@ -112,6 +113,8 @@ def token_authenticate(raw: str) -> tuple[ApiToken | None, str]:
                 return None, "token revoked"
             if token.expires_at <= timezone.now():
                 return None, "token expired"
+            if not token.creator_is_active:
+                return None, "the token's user is deactivated"
             return token, ""
     return None, "unknown token"
 

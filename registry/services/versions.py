@@ -20,8 +20,8 @@ from registry.services.audit import audit_record
 
 MAX_METADATA_BYTES = 64 * 1024
 MAX_README_CHARS = 200_000
-HUB_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+HUB_REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 
 # What each relation may point at inside the registry.
 PARENT_KINDS: dict[str, frozenset[str]] = {
@@ -71,66 +71,64 @@ def _check_declared(metadata: Any, readme: str, compute: ComputeIn) -> None:
         raise ValidationError(errors)
 
 
+def _edge(actor: Actor, item: LineageIn) -> LineageEdge:
+    """The edge one declared item stands for, or ValueError saying what is wrong with it."""
+    if item.relation not in Relation.values:
+        raise ValueError(f"relation '{item.relation}' is not one of {Relation.values}")
+    if (item.version is None) == (item.hub_repo is None):
+        raise ValueError("give either 'version' (a registry version id) or 'hub_repo', not both")
+    if item.version is not None:
+        # What the pusher sees as a member: a reviewer's or steward's wider view is for reading, not
+        # for tying its org's work to others' private versions. Invisible reads as nonexistent.
+        visible = Version.objects.visible_to(actor.as_member()).select_related("artifact")
+        parent = visible.filter(public_id=item.version).first() if _is_uuid(item.version) else None
+        if parent is None or parent.state == Version.State.DELETED:
+            raise ValueError(f"version '{item.version}' not found")
+        if parent.state == Version.State.DRAFT:
+            raise ValueError(f"version '{item.version}' is a draft; lineage points at finalized versions")
+        if parent.artifact.kind not in PARENT_KINDS[item.relation]:
+            allowed = " or ".join(sorted(PARENT_KINDS[item.relation]))
+            raise ValueError(f"{item.relation} must point at a {allowed}, not a {parent.artifact.kind}")
+        return LineageEdge(relation=item.relation, parent=parent)
+    repo, revision = item.hub_repo or "", item.revision or ""
+    if not HUB_REPO_RE.fullmatch(repo):
+        raise ValueError(f"hub_repo '{repo}' is not a Hub repo id like 'namespace/name'")
+    if not COMMIT_RE.fullmatch(revision):
+        raise ValueError("revision must pin a commit: 40 lowercase hex characters")
+    if item.hub_repo_type not in HubRepoType.values:
+        raise ValueError(f"hub_repo_type must be one of {HubRepoType.values}")
+    try:
+        license_ = spdx_normalize(item.license or "")
+    except ValidationError as exc:
+        raise ValueError(f"license: {' '.join(exc.message_dict['license'])}") from None
+    return LineageEdge(
+        relation=item.relation,
+        external_repo=repo,
+        external_repo_type=item.hub_repo_type,
+        external_revision=revision,
+        external_license=license_,
+    )
+
+
 def _resolve_lineage(actor: Actor, items: list[LineageIn]) -> list[LineageEdge]:
-    """Edges for `items`, or one ValidationError listing every bad edge by its index."""
+    """Edges for `items`, or one ValidationError naming every bad item by its index (`lineage[2]`)."""
     edges: list[LineageEdge] = []
-    problems: list[str] = []
+    problems: dict[str, list[str]] = {}
+    seen: dict[tuple[object, ...], int] = {}
     for i, item in enumerate(items):
-        where = f"lineage[{i}]"
-        if item.relation not in Relation.values:
-            problems.append(f"{where}: relation '{item.relation}' is not one of {Relation.values}")
-            continue
-        if (item.version is None) == (item.hub_repo is None):
-            problems.append(f"{where}: give either 'version' (a registry version id) or 'hub_repo', not both")
-            continue
-        if item.version is not None:
-            # Invisible and nonexistent read the same, so the message leaks nothing.
-            parent = (
-                Version.objects.visible_to(actor)
-                .select_related("artifact")
-                .exclude(state=Version.State.DELETED)
-                .filter(public_id=item.version)
-                .first()
-                if _is_uuid(item.version)
-                else None
-            )
-            if parent is None:
-                problems.append(f"{where}: version '{item.version}' not found")
-                continue
-            if parent.artifact.kind not in PARENT_KINDS[item.relation]:
-                allowed = sorted(PARENT_KINDS[item.relation])
-                problems.append(
-                    f"{where}: {item.relation} must point at a {' or '.join(allowed)}, not a {parent.artifact.kind}"
-                )
-                continue
-            edges.append(LineageEdge(relation=item.relation, parent=parent))
-            continue
-        repo, revision = item.hub_repo or "", item.revision or ""
-        if not HUB_REPO_RE.match(repo):
-            problems.append(f"{where}: hub_repo '{repo}' is not a Hub repo id like 'namespace/name'")
-            continue
-        if not COMMIT_RE.match(revision):
-            problems.append(f"{where}: revision must pin a commit: 40 lowercase hex characters")
-            continue
-        if item.hub_repo_type not in HubRepoType.values:
-            problems.append(f"{where}: hub_repo_type must be one of {HubRepoType.values}")
-            continue
         try:
-            license_ = spdx_normalize(item.license or "", field=where)
-        except ValidationError as exc:
-            problems.extend(f"{where}: license: {m}" for m in exc.message_dict[where])
+            edge = _edge(actor, item)
+        except ValueError as exc:
+            problems[f"lineage[{i}]"] = [str(exc)]
             continue
-        edges.append(
-            LineageEdge(
-                relation=item.relation,
-                external_repo=repo,
-                external_repo_type=item.hub_repo_type,
-                external_revision=revision,
-                external_license=license_,
-            )
-        )
+        key = (edge.relation, edge.parent_id, edge.external_repo, edge.external_revision)
+        if key in seen:
+            problems[f"lineage[{i}]"] = [f"repeats lineage[{seen[key]}]"]
+            continue
+        seen[key] = i
+        edges.append(edge)
     if problems:
-        raise ValidationError({"lineage": problems})
+        raise ValidationError(problems)
     return edges
 
 

@@ -207,7 +207,7 @@ def test_lineage_rows_are_written_with_the_version_or_not_at_all(alice: Member, 
     )
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {
-        "lineage": ["lineage[1]: revision must pin a commit: 40 lowercase hex characters"]
+        "lineage[1]": ["revision must pin a commit: 40 lowercase hex characters"]
     }
     assert Version.objects.count() == 0
     assert LineageEdge.objects.count() == 0

@@ -103,23 +103,29 @@ def test_a_missing_license_is_named(owner_client, alice: Member) -> None:
     assert errors == {"license": ["This field is required."]}
 
 
-def test_lineage_to_invisible_nonexistent_deleted_or_wrong_kind_versions(
+def test_lineage_to_invisible_nonexistent_deleted_draft_or_wrong_kind_versions(
     owner_client, alice: Member, charlie: Member
 ) -> None:
     artifact = ArtifactFactory(organization=alice.organization)
     others_draft = VersionFactory(artifact=ArtifactFactory(organization=charlie.organization, sharing="consortium"))
     deleted = VersionFactory(artifact=ArtifactFactory(organization=alice.organization), state="deleted")
-    dataset = VersionFactory(artifact=ArtifactFactory(organization=alice.organization, kind="dataset"))
+    own_draft = VersionFactory(artifact=ArtifactFactory(organization=alice.organization))
+    dataset = VersionFactory(
+        artifact=ArtifactFactory(organization=alice.organization, kind="dataset"), state="submitted"
+    )
     missing = "00000000-0000-4000-8000-000000000000"
     lineage = [
         {"relation": "derived_from", "version": str(others_draft.public_id)},
         {"relation": "derived_from", "version": missing},
         {"relation": "derived_from", "version": "../../etc/passwd"},
         {"relation": "derived_from", "version": str(deleted.public_id)},
+        {"relation": "derived_from", "version": str(own_draft.public_id)},
         {"relation": "derived_from", "version": str(dataset.public_id)},
         {"relation": "derived_from", "hub_repo": "not a repo", "revision": SHA, "license": "MIT"},
         {"relation": "derived_from", "hub_repo": "a/b", "revision": SHA, "license": "nope"},
         {"relation": "derived_from", "hub_repo": "a/b", "version": missing},
+        {"relation": "trained_on", "version": str(dataset.public_id)},
+        {"relation": "trained_on", "version": str(dataset.public_id)},
     ]
     errors = field_errors(
         owner_client.post(
@@ -127,17 +133,40 @@ def test_lineage_to_invisible_nonexistent_deleted_or_wrong_kind_versions(
             {"artifact": str(artifact.public_id), "number": "1.0", "license": "MIT", "lineage": lineage},
         )
     )
-    assert errors["lineage"] == [
-        f"lineage[0]: version '{others_draft.public_id}' not found",  # invisible reads as nonexistent
-        f"lineage[1]: version '{missing}' not found",
-        "lineage[2]: version '../../etc/passwd' not found",
-        f"lineage[3]: version '{deleted.public_id}' not found",
-        "lineage[4]: derived_from must point at a adapter or checkpoint, not a dataset",
-        "lineage[5]: hub_repo 'not a repo' is not a Hub repo id like 'namespace/name'",
-        "lineage[6]: license: unknown SPDX license id(s) ['nope']; use an id from the SPDX list (like 'Apache-2.0') "
-        "or name another license as 'LicenseRef-<name>'",
-        "lineage[7]: give either 'version' (a registry version id) or 'hub_repo', not both",
-    ]
+    assert errors == {
+        "lineage[0]": [f"version '{others_draft.public_id}' not found"],  # invisible reads as nonexistent
+        "lineage[1]": [f"version '{missing}' not found"],
+        "lineage[2]": ["version '../../etc/passwd' not found"],
+        "lineage[3]": [f"version '{deleted.public_id}' not found"],
+        "lineage[4]": [f"version '{own_draft.public_id}' is a draft; lineage points at finalized versions"],
+        "lineage[5]": ["derived_from must point at a adapter or checkpoint, not a dataset"],
+        "lineage[6]": ["hub_repo 'not a repo' is not a Hub repo id like 'namespace/name'"],
+        "lineage[7]": [
+            "license: unknown SPDX license id(s) ['nope']; use an id from the SPDX list (like 'Apache-2.0') "
+            "or name another license as 'LicenseRef-<name>'"
+        ],
+        "lineage[8]": ["give either 'version' (a registry version id) or 'hub_repo', not both"],
+        "lineage[10]": ["repeats lineage[9]"],
+    }
+
+
+def test_a_reviewer_cannot_tie_its_orgs_work_to_a_private_version_it_reviews(
+    alice: Member, charlie: Member, api_client
+) -> None:
+    under_review = VersionFactory(artifact=ArtifactFactory(organization=alice.organization), state="in_review")
+    charlie.user.is_reviewer = True
+    charlie.user.save()
+    api_client.force_login(charlie.user)
+    assert api_client.get(f"/api/v1/versions/{under_review.public_id}/").status_code == 200  # may read it
+    artifact = ArtifactFactory(organization=charlie.organization)
+    body = {
+        "artifact": str(artifact.public_id),
+        "number": "1",
+        "license": "MIT",
+        "lineage": [{"relation": "derived_from", "version": str(under_review.public_id)}],
+    }
+    errors = field_errors(Refused(api_client).post("/api/v1/versions/", body))
+    assert errors == {"lineage[0]": [f"version '{under_review.public_id}' not found"]}
 
 
 def test_a_token_of_org_a_cannot_act_on_org_b(alice: Member, charlie: Member, api_client) -> None:
@@ -159,6 +188,30 @@ def test_a_token_of_org_a_cannot_act_on_org_b(alice: Member, charlie: Member, ap
     assert field_errors(response) == {"artifact": ["not found"]}
     assert client.delete(f"/api/v1/versions/{b_private.public_id}/").status_code == 404
     assert client.delete(f"/api/v1/versions/{b_published.public_id}/").status_code == 403
+
+
+def test_refusals_by_the_policy_and_by_services_share_one_code(alice: Member, bob: Member, api_client) -> None:
+    artifact = ArtifactFactory(organization=alice.organization)
+    api_client.force_login(bob.user)  # a viewer
+    by_policy = Refused(api_client).patch(f"/api/v1/artifacts/{artifact.public_id}/", {"description": "x"})
+    by_service = Refused(api_client).post(
+        "/api/v1/artifacts/", {"organization": "org-a", "slug": "x", "kind": "dataset"}
+    )
+    assert by_policy.status_code == by_service.status_code == 403
+    assert by_policy.json()["error"]["code"] == by_service.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "field"),
+    [
+        ("/api/v1/versions/", {"cursor": "garbage"}, "cursor"),
+        ("/api/v1/versions/", {"page_size": "0"}, "page_size"),
+        ("/api/v1/organizations/", {"sort": "name"}, "sort"),
+        ("/api/v1/organizations/org-a/memberships/", {"role": "owner"}, "role"),
+    ],
+)
+def test_malformed_or_unknown_list_parameters_are_400(owner_client, url: str, params: dict, field: str) -> None:
+    assert field in field_errors(owner_client.get(url, params))
 
 
 def test_a_wrong_scope_token_is_refused_naming_the_scope(alice: Member, api_client) -> None:

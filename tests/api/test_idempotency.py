@@ -83,7 +83,8 @@ def test_a_request_still_running_answers_409(alice: Member, api_client) -> None:
     assert busy.json()["error"]["code"] == "idempotency_in_progress"
     # A first request that died without answering frees its key after a while.
     IdempotencyRecord.objects.filter(key="slow").update(created_at=timezone.now() - timedelta(hours=1))
-    assert api_client.post("/api/v1/versions/", _body(artifact), HTTP_IDEMPOTENCY_KEY="slow").status_code == 409
+    retried = api_client.post("/api/v1/versions/", _body(artifact), HTTP_IDEMPOTENCY_KEY="slow")
+    assert (retried.status_code, retried.json()["error"]["code"]) == (409, "conflict")
     assert Version.objects.count() == 1  # the retry ran and met the existing version
 
 

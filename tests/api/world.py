@@ -184,4 +184,9 @@ def build_world() -> World:
     )
     published_b = next(v for v in versions if v.artifact.organization.slug == "org-b" and v.state == State.PUBLISHED)
     LineageEdge.objects.create(child=published_b, relation="derived_from", parent=hidden)
+    # Tokens people made from their sessions, so token lists have something to show or hide.
+    from registry.actors import Actor
+
+    for username, org in (("bob", "org-a"), ("alice", "org-a"), ("rita", "org-c")):
+        token_issue(actor=Actor.for_user(users[username]), organization=orgs[org], name="own", scopes=["read"])
     return World(orgs=orgs, users=users, versions=versions, review_parents={parent.pk})

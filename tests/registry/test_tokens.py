@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 from django.core import serializers
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from registry.errors import DomainError, Forbidden
-from registry.models import ApiToken, AuditEvent
+from registry.models import ApiToken, AuditEvent, IdempotencyRecord
 from registry.permissions import Role
 from registry.services.tokens import token_authenticate, token_issue, token_revoke
 from tests.conftest import Member, bearer
@@ -16,10 +17,16 @@ from tests.factories import member
 pytestmark = pytest.mark.django_db
 
 
-def test_the_database_holds_no_usable_token(alice: Member) -> None:
-    _, secret = alice.token("read", "push")
-    dump = serializers.serialize("json", ApiToken.objects.all()) + serializers.serialize(
-        "json", AuditEvent.objects.all()
+def test_the_database_holds_no_usable_token(alice: Member, api_client) -> None:
+    api_client.force_login(alice.user)
+    issued = api_client.post(
+        f"/api/v1/organizations/{alice.organization.slug}/tokens/",
+        {"name": "ci", "scopes": ["read", "push"]},
+        HTTP_IDEMPOTENCY_KEY="issue-1",
+    )
+    secret = issued.json()["secret"]
+    dump = "".join(
+        serializers.serialize("json", model.objects.all()) for model in (ApiToken, AuditEvent, IdempotencyRecord)
     )
     body = secret.removeprefix("ocr_")
     assert body not in dump
@@ -153,3 +160,40 @@ def test_owner_revokes_any_org_token_others_only_their_own(alice: Member, bob: M
     assert response.status_code == 204
     bob_token.refresh_from_db()
     assert bob_token.revoked_at is not None
+
+
+def test_a_retried_issue_never_shows_the_secret_again_nor_makes_a_second_token(alice: Member, api_client) -> None:
+    api_client.force_login(alice.user)
+    url = f"/api/v1/organizations/{alice.organization.slug}/tokens/"
+    first = api_client.post(url, {"name": "ci", "scopes": ["read"]}, HTTP_IDEMPOTENCY_KEY="k")
+    again = api_client.post(url, {"name": "ci", "scopes": ["read"]}, HTTP_IDEMPOTENCY_KEY="k")
+    assert first.status_code == 201
+    assert first["Cache-Control"] == "no-store"
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "idempotency_secret_withheld"
+    assert first.json()["secret"] not in again.content.decode()
+    assert ApiToken.objects.count() == 1
+
+
+def test_a_deactivated_users_tokens_stop_working(alice: Member, api_client) -> None:
+    _, secret = alice.token("read")
+    alice.user.is_active = False
+    alice.user.save()
+    response = bearer(api_client, secret).get("/api/v1/me/")
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "the token's user is deactivated"
+
+
+def test_removing_a_member_revokes_their_tokens_so_re_adding_revives_none(
+    alice: Member, bob: Member, api_client
+) -> None:
+    _, secret = bob.token("read")
+    api_client.force_login(alice.user)
+    base = f"/api/v1/organizations/{alice.organization.slug}/memberships/"
+    assert api_client.delete(f"{base}bob/").status_code == 204
+    assert api_client.post(base, {"username": "bob", "role": "viewer"}).status_code == 201
+    response = bearer(APIClient(), secret).get("/api/v1/me/")
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "token revoked"
+    removed = AuditEvent.objects.get(action="membership.removed")
+    assert removed.data["tokens_revoked"] == 1
