@@ -232,3 +232,14 @@ def test_the_api_root_links_to_the_collections_and_docs(api_client) -> None:
     assert response.status_code == 200
     assert response.json()["versions"] == "http://testserver/api/v1/versions/"
     assert response.json()["docs"] == "http://testserver/api/v1/docs/"
+
+
+def test_a_session_post_without_csrf_is_refused_and_writes_nothing(alice: Member) -> None:
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(alice.user)
+    response = client.post("/api/v1/artifacts/", {"organization": "org-a", "slug": "x", "kind": "dataset"})
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["error"]["message"]
+    assert AuditEvent.objects.count() == 0
