@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from rest_framework.test import APIClient
 
 from registry.models import AuditEvent, LineageEdge, Version
 from tests.conftest import Member, bearer
@@ -235,8 +236,6 @@ def test_the_api_root_links_to_the_collections_and_docs(api_client) -> None:
 
 
 def test_a_session_post_without_csrf_is_refused_and_writes_nothing(alice: Member) -> None:
-    from rest_framework.test import APIClient
-
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(alice.user)
     response = client.post("/api/v1/artifacts/", {"organization": "org-a", "slug": "x", "kind": "dataset"})
