@@ -1,12 +1,15 @@
 """Object storage through one boto3 client; SeaweedFS, MinIO and AWS S3 differ only in endpoint.
 
-Keys are built only from ids and digests (`safe_key`), never from user file names.
+Keys are built only from ids and digests (`safe_key`), never from user file names. Bytes of
+uploads and downloads go between clients and S3 through presigned URLs, never through Django.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import cache
+from urllib.parse import quote
 
 import boto3
 from botocore.client import BaseClient
@@ -70,3 +73,80 @@ def bucket_ensure() -> bool:
 
 def storage_check() -> None:
     s3().head_bucket(Bucket=settings.S3_BUCKET)
+
+
+MiB = 1024 * 1024
+MIN_PART = 8 * MiB  # S3 refuses parts under 5 MiB (but the last); 8 MiB keeps small files cheap
+MAX_PARTS = 10_000  # S3's limit per multipart upload
+MAX_OBJECT = 5 * 1024**4  # S3's limit per object: 5 TiB
+READ_CHUNK = 8 * MiB
+
+
+def part_size_for(size: int) -> int:
+    """Part size for a file of `size` bytes: 8 MiB, grown in whole MiB so that no file, up to S3's
+    5 TiB object limit (a multi-hundred-GB shard included), needs more than 10,000 parts."""
+    if not 0 <= size <= MAX_OBJECT:
+        raise ValueError(f"a file holds 0 to {MAX_OBJECT} bytes, not {size}")
+    needed = -(-size // MAX_PARTS)
+    return max(MIN_PART, -(-needed // MiB) * MiB)
+
+
+def part_count(size: int, part_size: int) -> int:
+    return max(1, -(-size // part_size))
+
+
+def multipart_start(key: str) -> str:
+    return s3().create_multipart_upload(Bucket=settings.S3_BUCKET, Key=key)["UploadId"]
+
+
+def part_urls(key: str, upload_id: str, part_numbers: list[int], *, expires: int) -> dict[int, str]:
+    """Presigned PUT URLs for parts, signed for the public endpoint clients reach."""
+    return {
+        n: s3_public().generate_presigned_url(
+            "upload_part",
+            Params={"Bucket": settings.S3_BUCKET, "Key": key, "UploadId": upload_id, "PartNumber": n},
+            ExpiresIn=expires,
+        )
+        for n in part_numbers
+    }
+
+
+def parts_uploaded(key: str, upload_id: str) -> dict[int, str]:
+    """Part number → ETag of the parts S3 holds for an unfinished upload (what a resume skips)."""
+    found: dict[int, str] = {}
+    for page in s3().get_paginator("list_parts").paginate(Bucket=settings.S3_BUCKET, Key=key, UploadId=upload_id):
+        found.update({p["PartNumber"]: p["ETag"] for p in page.get("Parts", [])})
+    return found
+
+
+def multipart_complete(key: str, upload_id: str, parts: dict[int, str]) -> None:
+    s3().complete_multipart_upload(
+        Bucket=settings.S3_BUCKET,
+        Key=key,
+        UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in sorted(parts.items())]},
+    )
+
+
+def multipart_abort(key: str, upload_id: str) -> None:
+    s3().abort_multipart_upload(Bucket=settings.S3_BUCKET, Key=key, UploadId=upload_id)
+
+
+def object_digest(key: str) -> tuple[int, str]:
+    """Size and sha256 of a stored object, in one streaming pass (memory stays at one chunk)."""
+    body = s3().get_object(Bucket=settings.S3_BUCKET, Key=key)["Body"]
+    digest, size = hashlib.sha256(), 0
+    for chunk in body.iter_chunks(READ_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def download_url(key: str, *, filename: str, expires: int) -> str:
+    """A short-lived GET URL that saves the object under `filename`."""
+    disposition = f"attachment; filename*=UTF-8''{quote(filename.rsplit('/', 1)[-1])}"
+    return s3_public().generate_presigned_url(
+        "get_object",
+        Params={"Bucket": settings.S3_BUCKET, "Key": key, "ResponseContentDisposition": disposition},
+        ExpiresIn=expires,
+    )
