@@ -195,6 +195,8 @@ SPECTACULAR_SETTINGS = {
 
 # Idempotency-Key records are kept this long, then purged by beat.
 IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", 24))
+# Presigned part and download URLs live this long.
+UPLOAD_URL_TTL = env_int("UPLOAD_URL_TTL_SECONDS", 3600)
 TOKEN_DEFAULT_LIFETIME = timedelta(days=env_int("TOKEN_DEFAULT_LIFETIME_DAYS", 90))
 TOKEN_MAX_LIFETIME = timedelta(days=env_int("TOKEN_MAX_LIFETIME_DAYS", 366))
 

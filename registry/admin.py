@@ -67,7 +67,7 @@ class ArtifactAdmin(ReadOnlyAdmin):
 class VersionFileInline(admin.TabularInline):
     model = m.VersionFile
     extra = 0
-    readonly_fields = ("path", "size", "sha256", "verified_at")
+    readonly_fields = ("path", "size", "sha256", "blob")
     can_delete = False
 
 
@@ -81,7 +81,7 @@ class VersionAdmin(ReadOnlyAdmin):
 
 @admin.register(m.VersionFile)
 class VersionFileAdmin(ReadOnlyAdmin):
-    list_display = ("path", "version", "size", "sha256", "verified_at")
+    list_display = ("path", "version", "size", "sha256", "blob")
 
 
 @admin.register(m.LineageEdge)
@@ -100,3 +100,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
 @admin.register(m.IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ("actor_key", "key", "status_code", "created_at")
+
+
+@admin.register(m.Blob)
+class BlobAdmin(ReadOnlyAdmin):
+    list_display = ("sha256", "organization", "size", "created_at")
+    list_filter = ("organization",)
+
+
+@admin.register(m.Upload)
+class UploadAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "organization", "sha256", "size", "part_size", "touched_at")

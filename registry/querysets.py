@@ -86,6 +86,12 @@ class ApiTokenQuerySet(models.QuerySet):
         )
 
 
+class UploadQuerySet(models.QuerySet):
+    def visible_to(self, actor: Actor) -> UploadQuerySet:
+        """Uploads in flight belong to whoever may push in their org; nobody else sees them."""
+        return self.filter(organization_id__in=[o for o in actor.org_ids if actor.can(o, Capability.PUSH)])
+
+
 class AuditEventQuerySet(models.QuerySet):
     def visible_to(self, actor: Actor) -> AuditEventQuerySet:
         if actor.is_steward:

@@ -150,3 +150,7 @@ def download_url(key: str, *, filename: str, expires: int) -> str:
         Params={"Bucket": settings.S3_BUCKET, "Key": key, "ResponseContentDisposition": disposition},
         ExpiresIn=expires,
     )
+
+
+def object_delete(key: str) -> None:
+    s3().delete_object(Bucket=settings.S3_BUCKET, Key=key)

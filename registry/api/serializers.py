@@ -294,3 +294,55 @@ class MeOut(serializers.Serializer):
     is_steward = serializers.BooleanField()
     organizations = serializers.ListField(child=serializers.DictField())
     token = serializers.DictField(allow_null=True)
+
+
+# Files and uploads
+
+
+class FileIn(StrictSerializer):
+    path = serializers.CharField(max_length=1024, trim_whitespace=False, help_text="Relative POSIX path.")
+    size = serializers.IntegerField(min_value=0)
+    sha256 = serializers.CharField(max_length=64, trim_whitespace=False)
+
+
+class FilesIn(StrictSerializer):
+    files = serializers.ListField(child=FileIn(), allow_empty=False, max_length=10_001)
+
+
+class UploadRefOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    part_size = serializers.IntegerField()
+    part_count = serializers.IntegerField()
+
+
+class FileOut(serializers.Serializer):
+    path = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    status = serializers.ChoiceField(choices=["verified", "missing"], help_text="verified: the server holds the bytes.")
+    upload = UploadRefOut(allow_null=True, help_text="Where to send the bytes of a missing file.")
+
+
+class PartsIn(StrictSerializer):
+    parts = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        help_text="Part numbers; all parts S3 does not hold yet when left out.",
+    )
+
+
+class PartUrlOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    url = serializers.URLField(help_text="PUT the part's bytes here; keep the ETag header of the answer.")
+
+
+class PartsOut(serializers.Serializer):
+    upload = UploadRefOut()
+    parts = PartUrlOut(many=True)
+    expires_in = serializers.IntegerField(help_text="Seconds the URLs stay valid.")
+
+
+class BlobOut(serializers.Serializer):
+    sha256 = serializers.CharField()
+    size = serializers.IntegerField()
+    status = serializers.CharField()

@@ -14,6 +14,7 @@ router.register(r"organizations/(?P<org_slug>[a-z0-9-]+)/tokens", views.TokenVie
 router.register(r"organizations/(?P<org_slug>[a-z0-9-]+)/audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("artifacts", views.ArtifactViewSet, basename="artifact")
 router.register("versions", views.VersionViewSet, basename="version")
+router.register("uploads", views.UploadViewSet, basename="upload")
 
 urlpatterns = [
     path("", views.ApiRootView.as_view(), name="api-root"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -20,9 +21,20 @@ from registry import selectors
 from registry.actors import Actor
 from registry.api import serializers as s
 from registry.api.permissions import MEMBER_READ, PUBLIC_READ, ActionPolicy, write
-from registry.models import ApiToken, Artifact, AuditEvent, Membership, Organization, User, Version
+from registry.models import (
+    ApiToken,
+    Artifact,
+    AuditEvent,
+    Membership,
+    Organization,
+    Upload,
+    User,
+    Version,
+    VersionFile,
+)
 from registry.permissions import Capability
-from registry.services import artifacts, organizations, tokens, versions
+from registry.services import artifacts, organizations, tokens, uploads, versions
+from registry.services.uploads import FileIn
 from registry.services.versions import ComputeIn, LineageIn
 
 UUID_RE = r"[0-9a-fA-F-]{32,36}"
@@ -237,6 +249,9 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         "lineage": PUBLIC_READ,
         "create": write(Capability.PUSH),
         "destroy": write(Capability.PUSH),
+        "files": PUBLIC_READ,
+        "declare_files": write(Capability.PUSH),
+        "finalize": write(Capability.PUSH),
     }
 
     def get_queryset(self) -> QuerySet[Version]:
@@ -268,6 +283,31 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         )
         return Response(s.VersionOut(version).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses={200: s.FileOut(many=True)})
+    @action(detail=True, methods=["get"])
+    def files(self, request: Request, version_id: str) -> Response:
+        """The version's manifest, each file verified or missing."""
+        version = self.get_object()
+        return Response(_files_out(self.actor, list(version.files.order_by("path"))))
+
+    @extend_schema(request=s.FilesIn, responses={200: s.FileOut(many=True)})
+    @files.mapping.post
+    def declare_files(self, request: Request, version_id: str) -> Response:
+        """Declare a draft's files (the whole manifest). Bytes the org already stores are linked at
+        once; each missing file comes with the upload to send its bytes to."""
+        version = self.get_object()
+        data = _validated(s.FilesIn, request.data)
+        files = uploads.files_declare(actor=self.actor, version=version, files=[FileIn(**f) for f in data["files"]])
+        pending = uploads.uploads_ensure(actor=self.actor, version=version)
+        return Response(_files_out(self.actor, files, pending))
+
+    @extend_schema(request=None, responses={200: s.VersionOut})
+    @action(detail=True, methods=["post"])
+    def finalize(self, request: Request, version_id: str) -> Response:
+        """Freeze the draft's verified files and submit it."""
+        version = uploads.version_finalize(actor=self.actor, version=self.get_object())
+        return Response(s.VersionOut(version).data)
+
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, version_id: str) -> Response:
         """Delete a draft."""
@@ -295,6 +335,53 @@ class ApiRootView(APIView):
         names = ["organizations", "artifacts", "versions", "me", "schema", "docs"]
         routes = {"organizations": "organization-list", "artifacts": "artifact-list", "versions": "version-list"}
         return Response({name: request.build_absolute_uri(reverse(routes.get(name, name))) for name in names})
+
+
+def _files_out(actor: Actor, files: list[VersionFile], uploads: dict[str, Upload] | None = None) -> Any:
+    """The manifest with each file's status; a pusher of the org also gets the upload of a missing file."""
+    if uploads is None:
+        missing = {f.sha256 for f in files if f.blob_id is None}
+        uploads = {u.sha256: u for u in Upload.objects.visible_to(actor).filter(sha256__in=missing)} if missing else {}
+    rows = [
+        {
+            "path": f.path,
+            "size": f.size,
+            "sha256": f.sha256,
+            "status": "missing" if f.blob_id is None else "verified",
+            "upload": uploads.get(f.sha256) if f.blob_id is None else None,
+        }
+        for f in files
+    ]
+    return s.FileOut(rows, many=True).data
+
+
+class UploadViewSet(Base):
+    """Multipart uploads in flight: presigned part URLs (only the missing ones on a resume) and
+    completion, after which the server verifies the bytes itself."""
+
+    lookup_field = "public_id"
+    lookup_url_kwarg = "upload_id"
+    lookup_value_regex = UUID_RE
+    serializer_class = s.PartsOut
+    action_policy = {"parts": write(Capability.PUSH), "complete": write(Capability.PUSH)}
+
+    def get_queryset(self) -> QuerySet[Upload]:
+        return Upload.objects.visible_to(self.actor).select_related("organization")
+
+    @extend_schema(request=s.PartsIn, responses={200: s.PartsOut})
+    @action(detail=True, methods=["post"])
+    def parts(self, request: Request, upload_id: str) -> Response:
+        upload = self.get_object()
+        wanted = _validated(s.PartsIn, request.data).get("parts")
+        urls = uploads.upload_part_urls(upload=upload, parts=wanted)
+        parts = [{"number": n, "url": url} for n, url in sorted(urls.items())]
+        return Response(s.PartsOut({"upload": upload, "parts": parts, "expires_in": settings.UPLOAD_URL_TTL}).data)
+
+    @extend_schema(request=None, responses={200: s.BlobOut})
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, upload_id: str) -> Response:
+        blob = uploads.upload_complete(actor=self.actor, upload=self.get_object())
+        return Response(s.BlobOut({"sha256": blob.sha256, "size": blob.size, "status": "verified"}).data)
 
 
 class MeView(APIView):

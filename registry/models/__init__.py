@@ -10,6 +10,7 @@ from registry.models.artifacts import (
     VersionFile,
 )
 from registry.models.audit import AuditEvent
+from registry.models.blobs import Blob, Upload
 from registry.models.idempotency import IdempotencyRecord
 from registry.models.organizations import ApiToken, Membership, Organization, User
 
@@ -17,6 +18,7 @@ __all__ = [
     "ApiToken",
     "Artifact",
     "AuditEvent",
+    "Blob",
     "HubRepoType",
     "IdempotencyRecord",
     "Kind",
@@ -26,6 +28,7 @@ __all__ = [
     "Relation",
     "ReleaseTarget",
     "Sharing",
+    "Upload",
     "User",
     "Version",
     "VersionFile",

@@ -145,7 +145,8 @@ class VersionFile(models.Model):
     path = models.CharField(max_length=1024)
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)
-    verified_at = models.DateTimeField(null=True, blank=True)
+    # Set once the server has verified bytes with this digest: the file then counts as uploaded.
+    blob = models.ForeignKey("registry.Blob", on_delete=models.PROTECT, null=True, blank=True, related_name="files")
 
     class Meta:
         constraints: ClassVar = [

@@ -29,6 +29,10 @@ ROUTES_COVERED = {
     "version-list",
     "version-detail",
     "version-lineage",
+    "version-files",
+    "version-finalize",
+    "upload-parts",
+    "upload-complete",
     "me",
 }
 State = Version.State
@@ -243,3 +247,44 @@ def test_me_tells_each_actor_its_own_orgs_only(world: World, spec: ActorSpec) ->
         assert {o["slug"]: o["role"] for o in response.json()["organizations"]} == spec.orgs
         assert response.json()["is_steward"] == spec.steward
         assert response.json()["is_reviewer"] == spec.reviewer
+
+
+@pytest.mark.parametrize("spec", ACTORS, ids=lambda s: s.name)
+def test_files_and_uploads_need_push_in_the_versions_org(world: World, spec: ActorSpec) -> None:
+    client = client_for(world, spec)
+    audit_before = AuditEvent.objects.count()
+    writes = 0
+    push = can(spec, "org-a", Capability.PUSH)
+    manifest = {"files": [{"path": "w.bin", "size": 3, "sha256": "ab" * 32}]}
+    for version in world.versions:
+        response = client.get(f"/api/v1/versions/{version.public_id}/files/")
+        assert response.status_code == read_status(spec, world.sees_version(spec, version)), (version, spec.name)
+    for version in [v for v in world.versions if world.org_of(v) == "org-a"]:
+        visible = world.sees_version(spec, version)
+        declared = client.post(f"/api/v1/versions/{version.public_id}/files/", manifest)
+        finalized = client.post(f"/api/v1/versions/{version.public_id}/finalize/")
+        if spec.username is None:
+            assert {declared.status_code, finalized.status_code} == {401}
+        elif not visible:
+            assert {declared.status_code, finalized.status_code} == {404}
+        elif not push:
+            assert {declared.status_code, finalized.status_code} == {403}
+        elif version.state == State.DRAFT:
+            assert (declared.status_code, finalized.status_code) == (200, 400)  # bytes not uploaded yet
+            writes += 1
+        else:
+            assert {declared.status_code, finalized.status_code} == {409}
+    # An upload of org A in flight: only those who may push in A reach it.
+    draft = next(v for v in world.versions if world.org_of(v) == "org-a" and v.state == State.DRAFT)
+    owner = client_for(world, ACTORS[1])
+    upload_id = owner.post(f"/api/v1/versions/{draft.public_id}/files/", manifest).json()[0]["upload"]["id"]
+    writes += 1
+    parts = client.post(f"/api/v1/uploads/{upload_id}/parts/", {})
+    complete = client.post(f"/api/v1/uploads/{upload_id}/complete/")
+    if spec.username is None:
+        assert {parts.status_code, complete.status_code} == {401}
+    elif not push:
+        assert {parts.status_code, complete.status_code} == {404}
+    else:
+        assert (parts.status_code, complete.status_code) == (200, 409)  # no part sent yet
+    assert AuditEvent.objects.count() - audit_before == writes

@@ -1,0 +1,222 @@
+"""Pushing a version's bytes: declare the manifest, upload missing blobs straight to S3 through
+presigned multipart URLs, let the server verify each blob itself, then finalize.
+
+Long S3 I/O (starting, completing and hashing uploads) runs outside database transactions; rows
+are written only around it, so a crash at any point leaves nothing half-written: a blob row exists
+only for bytes the server hashed, and an upload row only for an S3 upload it can finish or abort.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from registry import storage
+from registry.actors import Actor
+from registry.errors import Conflict, DomainError, InvalidTransition
+from registry.models import Blob, Upload, Version, VersionFile
+from registry.paths import check_manifest_paths
+from registry.permissions import Capability
+from registry.services.audit import audit_record
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class FileIn:
+    path: str
+    size: int
+    sha256: str
+
+
+class DigestMismatch(DomainError):
+    status = 422
+    code = "digest_mismatch"
+
+
+def _check_files(files: list[FileIn]) -> None:
+    problems = {f"files[{i}].path": [p] for i, p in check_manifest_paths([f.path for f in files]).items()}
+    for i, f in enumerate(files):
+        if not (isinstance(f.size, int) and 0 <= f.size <= storage.MAX_OBJECT):
+            problems[f"files[{i}].size"] = [f"a file holds 0 to {storage.MAX_OBJECT} bytes"]
+        if not _SHA256.fullmatch(f.sha256 or ""):
+            problems[f"files[{i}].sha256"] = ["a sha256 is 64 lowercase hex characters"]
+    if not files:
+        problems["files"] = ["a version needs at least one file"]
+    if problems:
+        raise ValidationError(problems)
+
+
+@transaction.atomic(durable=True)
+def files_declare(*, actor: Actor, version: Version, files: list[FileIn]) -> list[VersionFile]:
+    """Set a draft's manifest to `files` (declaring the same set again changes nothing). Files
+    whose bytes the org already stores are linked at once: nothing to transfer."""
+    actor.require(version.artifact.organization, Capability.PUSH)
+    version = Version.objects.select_for_update().select_related("artifact").get(pk=version.pk)
+    if version.state != Version.State.DRAFT:
+        raise InvalidTransition(
+            f"version {version.number} is {version.state}: its files never change; a fix is a new version",
+            field="files",
+        )
+    _check_files(files)
+    org_id = version.artifact.organization_id
+    blobs = {b.sha256: b for b in Blob.objects.filter(organization_id=org_id, sha256__in={f.sha256 for f in files})}
+    mismatched = {
+        f"files[{i}].size": [f"the stored bytes with this sha256 are {blobs[f.sha256].size} bytes"]
+        for i, f in enumerate(files)
+        if f.sha256 in blobs and blobs[f.sha256].size != f.size
+    }
+    if mismatched:
+        raise ValidationError(mismatched)
+
+    existing = {vf.path: vf for vf in version.files.all()}
+    wanted = {f.path: f for f in files}
+    VersionFile.objects.filter(version=version).exclude(path__in=list(wanted)).delete()
+    for f in files:
+        current = existing.get(f.path)
+        if current is not None and (current.size, current.sha256) == (f.size, f.sha256):
+            if current.blob_id is None and f.sha256 in blobs:
+                current.blob = blobs[f.sha256]
+                current.save(update_fields=["blob"])
+            continue
+        VersionFile.objects.update_or_create(
+            version=version, path=f.path, defaults={"size": f.size, "sha256": f.sha256, "blob": blobs.get(f.sha256)}
+        )
+    audit_record(
+        actor=actor,
+        action="version.files_declared",
+        target=version,
+        organization=version.artifact.organization,
+        data={"files": len(files), "bytes": sum(f.size for f in files)},
+    )
+    return list(version.files.order_by("path"))
+
+
+def uploads_ensure(*, actor: Actor, version: Version) -> dict[str, Upload]:
+    """An upload (sha256 → Upload) for every digest of the draft that is not stored yet; an
+    upload already in flight for the same bytes is shared, not started again."""
+    actor.require(version.artifact.organization, Capability.PUSH)
+    org_id = version.artifact.organization_id
+    missing = dict(version.files.filter(blob__isnull=True).values_list("sha256", "size"))
+    uploads = {u.sha256: u for u in Upload.objects.filter(organization_id=org_id, sha256__in=list(missing))}
+    for sha256, size in missing.items():
+        if sha256 in uploads:
+            continue
+        key = storage.safe_key(org_id=org_id, sha256=sha256)
+        s3_upload_id = storage.multipart_start(key)  # S3 first, then the row that lets us finish or abort it
+        try:
+            with transaction.atomic():
+                uploads[sha256] = Upload.objects.create(
+                    organization_id=org_id,
+                    sha256=sha256,
+                    size=size,
+                    part_size=storage.part_size_for(size),
+                    s3_upload_id=s3_upload_id,
+                )
+        except IntegrityError:  # another push of the same bytes started one meanwhile: use it
+            storage.multipart_abort(key, s3_upload_id)
+            uploads[sha256] = Upload.objects.get(organization_id=org_id, sha256=sha256)
+    return uploads
+
+
+def upload_part_urls(*, upload: Upload, parts: list[int] | None = None) -> dict[int, str]:
+    """Presigned URLs for `parts`, or for every part S3 does not hold yet (a resume sends only those)."""
+    if parts is None:
+        held = storage.parts_uploaded(upload.key, upload.s3_upload_id)
+        parts = [n for n in range(1, upload.part_count + 1) if n not in held]
+    bad = [n for n in parts if not 1 <= n <= upload.part_count]
+    if bad:
+        raise ValidationError({"parts": [f"part numbers run from 1 to {upload.part_count}; not {bad}"]})
+    Upload.objects.filter(pk=upload.pk).update(touched_at=timezone.now())
+    return storage.part_urls(upload.key, upload.s3_upload_id, parts, expires=settings.UPLOAD_URL_TTL)
+
+
+def upload_complete(*, actor: Actor, upload: Upload) -> Blob:
+    """Assemble the parts, hash the stored bytes (the client's digest is a claim, this is the
+    truth) and record the blob, linking every file of the org that declared these bytes."""
+    actor.require(upload.organization, Capability.PUSH)
+    try:
+        held = storage.parts_uploaded(upload.key, upload.s3_upload_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            raise
+        held = None  # completed by an earlier call that died before recording the blob
+    if held is not None:
+        missing = [n for n in range(1, upload.part_count + 1) if n not in held]
+        if missing:
+            shown = ", ".join(map(str, missing[:20])) + (" …" if len(missing) > 20 else "")
+            raise Conflict(
+                f"parts missing: {shown} (of {upload.part_count}); upload them, then complete", field="parts"
+            )
+        storage.multipart_complete(upload.key, upload.s3_upload_id, held)
+    size, sha256 = storage.object_digest(upload.key)
+    if (size, sha256) != (upload.size, upload.sha256):
+        storage.object_delete(upload.key)
+        Upload.objects.filter(pk=upload.pk).delete()
+        raise DigestMismatch(
+            f"the uploaded bytes are {size} bytes with sha256 {sha256}, not the declared {upload.size} bytes with "
+            f"sha256 {upload.sha256}; the file stays unverified: upload it again",
+            field="sha256",
+        )
+    return _blob_record(actor=actor, upload=upload)
+
+
+@transaction.atomic(durable=True)
+def _blob_record(*, actor: Actor, upload: Upload) -> Blob:
+    blob, _ = Blob.objects.get_or_create(
+        organization_id=upload.organization_id, sha256=upload.sha256, defaults={"size": upload.size}
+    )
+    linked = VersionFile.objects.filter(
+        version__artifact__organization_id=upload.organization_id,
+        sha256=upload.sha256,
+        size=upload.size,
+        blob__isnull=True,
+    ).update(blob=blob)
+    Upload.objects.filter(pk=upload.pk).delete()
+    audit_record(
+        actor=actor,
+        action="blob.verified",
+        target=upload.organization,
+        organization=upload.organization,
+        data={"sha256": upload.sha256, "size": upload.size, "files_linked": linked},
+    )
+    return blob
+
+
+def manifest_digest(files: list[VersionFile]) -> str:
+    """sha256 over the sorted manifest: one line `path NUL size NUL sha256` per file."""
+    lines = sorted(f"{f.path}\0{f.size}\0{f.sha256}\n" for f in files)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+@transaction.atomic(durable=True)
+def version_finalize(*, actor: Actor, version: Version) -> Version:
+    """Freeze a draft's files: all verified, manifest digest recorded, state `submitted`."""
+    actor.require(version.artifact.organization, Capability.PUSH)
+    version = Version.objects.select_for_update().select_related("artifact__organization").get(pk=version.pk)
+    if version.state != Version.State.DRAFT:
+        raise InvalidTransition(f"version {version.number} is {version.state}, not a draft", field="state")
+    files = list(version.files.order_by("path"))
+    if not files:
+        raise ValidationError({"files": ["declare the version's files before finalizing"]})
+    unverified = [f.path for f in files if f.blob_id is None]
+    if unverified:
+        raise ValidationError({"files": [f"{path}: upload not completed and verified" for path in unverified]})
+    version.manifest_sha256 = manifest_digest(files)
+    version.save(update_fields=["manifest_sha256"])
+    version.transition(Version.State.SUBMITTED)
+    audit_record(
+        actor=actor,
+        action="version.finalized",
+        target=version,
+        organization=version.artifact.organization,
+        data={"manifest_sha256": version.manifest_sha256, "files": len(files)},
+    )
+    return version
