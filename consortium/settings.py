@@ -197,6 +197,9 @@ SPECTACULAR_SETTINGS = {
 IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", 24))
 # Presigned part and download URLs live this long.
 UPLOAD_URL_TTL = env_int("UPLOAD_URL_TTL_SECONDS", 3600)
+# The storage sweep aborts uploads idle this long, and deletes blobs no file has used for this long.
+UPLOAD_IDLE_TTL = timedelta(hours=env_int("UPLOAD_IDLE_TTL_HOURS", 24))
+BLOB_GRACE = timedelta(hours=env_int("BLOB_GRACE_HOURS", 168))
 TOKEN_DEFAULT_LIFETIME = timedelta(days=env_int("TOKEN_DEFAULT_LIFETIME_DAYS", 90))
 TOKEN_MAX_LIFETIME = timedelta(days=env_int("TOKEN_MAX_LIFETIME_DAYS", 366))
 
@@ -226,6 +229,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": {"task": "jobs.tasks.idempotency_purge_task", "schedule": timedelta(hours=1)},
+    "storage-sweep": {"task": "jobs.tasks.storage_sweep_task", "schedule": timedelta(minutes=30)},
 }
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

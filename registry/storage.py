@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from datetime import datetime
 from functools import cache
 from urllib.parse import quote
 
@@ -154,3 +156,17 @@ def download_url(key: str, *, filename: str, expires: int) -> str:
 
 def object_delete(key: str) -> None:
     s3().delete_object(Bucket=settings.S3_BUCKET, Key=key)
+
+
+def multipart_uploads(*, prefix: str) -> Iterator[tuple[str, str, datetime]]:
+    """(key, upload id, started) of every unfinished multipart upload under `prefix`."""
+    for page in s3().get_paginator("list_multipart_uploads").paginate(Bucket=settings.S3_BUCKET, Prefix=prefix):
+        for upload in page.get("Uploads", []):
+            yield upload["Key"], upload["UploadId"], upload["Initiated"]
+
+
+def objects(*, prefix: str) -> Iterator[tuple[str, datetime]]:
+    """(key, last modified) of every object under `prefix`."""
+    for page in s3().get_paginator("list_objects_v2").paginate(Bucket=settings.S3_BUCKET, Prefix=prefix):
+        for item in page.get("Contents", []):
+            yield item["Key"], item["LastModified"]

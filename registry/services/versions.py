@@ -17,6 +17,7 @@ from registry.models import Artifact, HubRepoType, Kind, LineageEdge, Relation, 
 from registry.models.artifacts import version_number_validator
 from registry.permissions import Capability
 from registry.services.audit import audit_record
+from registry.services.housekeeping import uploads_release
 
 MAX_METADATA_BYTES = 64 * 1024
 MAX_README_CHARS = 200_000
@@ -209,5 +210,14 @@ def version_delete(*, actor: Actor, version: Version) -> Version:
     """Delete a draft (kept as a `deleted` row so its number and audit trail stay)."""
     actor.require(version.artifact.organization, Capability.PUSH)
     version.transition(Version.State.DELETED)
-    audit_record(actor=actor, action="version.deleted", target=version, organization=version.artifact.organization)
+    digests = set(version.files.values_list("sha256", flat=True))
+    version.files.all().delete()  # its blobs, now unreferenced, are swept after the grace period
+    aborted = uploads_release(organization_id=version.artifact.organization_id, digests=digests)
+    audit_record(
+        actor=actor,
+        action="version.deleted",
+        target=version,
+        organization=version.artifact.organization,
+        data={"uploads_aborted": aborted},
+    )
     return version
