@@ -45,8 +45,8 @@ def test_deleting_a_draft_aborts_its_uploads_but_not_those_another_draft_needs(
     alice: Member, s3_bucket: str, django_capture_on_commit_callbacks
 ) -> None:
     mine, shared = os.urandom(100), os.urandom(100)
-    draft, uploads = _declare(alice, mine)
-    other, _ = _declare(alice, shared)
+    draft, _ = _declare(alice, mine)
+    _declare(alice, shared)  # another draft that still needs the shared bytes
     files_declare(
         actor=alice.actor,
         version=draft,
@@ -66,7 +66,7 @@ def test_deleting_a_draft_aborts_its_uploads_but_not_those_another_draft_needs(
 def test_the_sweep_aborts_idle_uploads_and_strays_only_after_the_ttl(
     alice: Member, s3_bucket: str, django_capture_on_commit_callbacks
 ) -> None:
-    _, uploads = _declare(alice, os.urandom(10))
+    _declare(alice, os.urandom(10))
     stray_key = storage.safe_key(org_id=alice.organization.pk, sha256="cd" * 32)
     stray = storage.multipart_start(stray_key)  # its row never committed
     with django_capture_on_commit_callbacks(execute=True):
