@@ -197,6 +197,7 @@ SPECTACULAR_SETTINGS = {
 IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", 24))
 # Presigned part and download URLs live this long.
 UPLOAD_URL_TTL = env_int("UPLOAD_URL_TTL_SECONDS", 3600)
+DOWNLOAD_URL_TTL = env_int("DOWNLOAD_URL_TTL_SECONDS", 300)
 # The storage sweep aborts uploads idle this long, and deletes blobs no file has used for this long.
 UPLOAD_IDLE_TTL = timedelta(hours=env_int("UPLOAD_IDLE_TTL_HOURS", 24))
 BLOB_GRACE = timedelta(hours=env_int("BLOB_GRACE_HOURS", 168))

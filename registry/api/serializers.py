@@ -321,6 +321,7 @@ class FileOut(serializers.Serializer):
     sha256 = serializers.CharField()
     status = serializers.ChoiceField(choices=["verified", "missing"], help_text="verified: the server holds the bytes.")
     upload = UploadRefOut(allow_null=True, help_text="Where to send the bytes of a missing file.")
+    download_url = serializers.URLField(allow_null=True, help_text="A short-lived GET URL of a verified file.")
 
 
 class PartsIn(StrictSerializer):

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from registry import selectors
+from registry import selectors, storage
 from registry.actors import Actor
 from registry.api import serializers as s
 from registry.api.permissions import MEMBER_READ, PUBLIC_READ, ActionPolicy, write
@@ -288,7 +288,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
     def files(self, request: Request, version_id: str) -> Response:
         """The version's manifest, each file verified or missing."""
         version = self.get_object()
-        return Response(_files_out(self.actor, list(version.files.order_by("path"))))
+        return Response(_files_out(self.actor, version, list(version.files.order_by("path"))))
 
     @extend_schema(request=s.FilesIn, responses={200: s.FileOut(many=True)})
     @files.mapping.post
@@ -299,7 +299,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         data = _validated(s.FilesIn, request.data)
         files = uploads.files_declare(actor=self.actor, version=version, files=[FileIn(**f) for f in data["files"]])
         pending = uploads.uploads_ensure(actor=self.actor, version=version)
-        return Response(_files_out(self.actor, files, pending))
+        return Response(_files_out(self.actor, version, files, pending))
 
     @extend_schema(request=None, responses={200: s.VersionOut})
     @action(detail=True, methods=["post"])
@@ -337,7 +337,9 @@ class ApiRootView(APIView):
         return Response({name: request.build_absolute_uri(reverse(routes.get(name, name))) for name in names})
 
 
-def _files_out(actor: Actor, files: list[VersionFile], uploads: dict[str, Upload] | None = None) -> Any:
+def _files_out(
+    actor: Actor, version: Version, files: list[VersionFile], uploads: dict[str, Upload] | None = None
+) -> Any:
     """The manifest with each file's status; a pusher of the org also gets the upload of a missing file."""
     if uploads is None:
         missing = {f.sha256 for f in files if f.blob_id is None}
@@ -349,6 +351,14 @@ def _files_out(actor: Actor, files: list[VersionFile], uploads: dict[str, Upload
             "sha256": f.sha256,
             "status": "missing" if f.blob_id is None else "verified",
             "upload": uploads.get(f.sha256) if f.blob_id is None else None,
+            # Signed locally (no request to S3), short-lived, and only for a version the caller sees.
+            "download_url": None
+            if f.blob_id is None
+            else storage.download_url(
+                storage.safe_key(org_id=version.artifact.organization_id, sha256=f.sha256),
+                filename=f.path,
+                expires=settings.DOWNLOAD_URL_TTL,
+            ),
         }
         for f in files
     ]

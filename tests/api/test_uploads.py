@@ -75,8 +75,10 @@ def test_bytes_the_org_already_stores_are_linked_without_any_transfer(pusher, dr
     pusher.post(f"/api/v1/uploads/{entry['upload']['id']}/complete/")
     second = VersionFactory(artifact=draft.artifact)
     declared = pusher.post(f"/api/v1/versions/{second.public_id}/files/", {"files": [_file("copy.bin", data)]}).json()
+    url = declared[0].pop("download_url")
     assert declared == [{**_file("copy.bin", data), "status": "verified", "upload": None}]
     assert Upload.objects.count() == 0
+    assert httpx.get(url, timeout=30).content == data  # the bytes, straight from S3
 
 
 def test_a_resume_gets_urls_for_the_missing_parts_only(pusher, draft: Version) -> None:
