@@ -198,6 +198,8 @@ IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", 24))
 # Presigned part and download URLs live this long.
 UPLOAD_URL_TTL = env_int("UPLOAD_URL_TTL_SECONDS", 3600)
 DOWNLOAD_URL_TTL = env_int("DOWNLOAD_URL_TTL_SECONDS", 300)
+# Storage an org may use (verified blobs plus uploads in flight) unless its row sets its own.
+ORG_STORAGE_QUOTA_BYTES = env_int("ORG_STORAGE_QUOTA_GB", 1024) * 1024**3
 # The storage sweep aborts uploads idle this long, and deletes blobs no file has used for this long.
 UPLOAD_IDLE_TTL = timedelta(hours=env_int("UPLOAD_IDLE_TTL_HOURS", 24))
 BLOB_GRACE = timedelta(hours=env_int("BLOB_GRACE_HOURS", 168))

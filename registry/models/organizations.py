@@ -39,6 +39,9 @@ class Organization(models.Model):
     slug = models.CharField(max_length=64, unique=True, validators=[slug_validator])
     country = CountryField(help_text="Country of origin (ISO 3166-1 alpha-2).")
     hub_namespace = models.CharField(max_length=96, unique=True, validators=[hub_namespace_validator])
+    storage_quota_bytes = models.BigIntegerField(
+        null=True, blank=True, help_text="Bytes this org may store; empty means the deployment's default."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = OrganizationQuerySet.as_manager()

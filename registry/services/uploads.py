@@ -16,12 +16,13 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from registry import storage
 from registry.actors import Actor
 from registry.errors import Conflict, DomainError, InvalidTransition
-from registry.models import Blob, Upload, Version, VersionFile
+from registry.models import Blob, Organization, Upload, Version, VersionFile
 from registry.paths import check_manifest_paths
 from registry.permissions import Capability
 from registry.services.audit import audit_record
@@ -39,6 +40,33 @@ class FileIn:
 class DigestMismatch(DomainError):
     status = 422
     code = "digest_mismatch"
+
+
+class QuotaExceeded(DomainError):
+    status = 413
+    code = "quota_exceeded"
+
+
+def storage_used(organization_id: int) -> int:
+    """Bytes an org holds: verified blobs plus uploads in flight."""
+    blobs = Blob.objects.filter(organization_id=organization_id).aggregate(n=Sum("size"))["n"] or 0
+    pending = Upload.objects.filter(organization_id=organization_id).aggregate(n=Sum("size"))["n"] or 0
+    return blobs + pending
+
+
+def _check_quota(organization: Organization, files: list[FileIn], stored: set[str]) -> None:
+    pending = set(Upload.objects.filter(organization=organization).values_list("sha256", flat=True))
+    new = {f.sha256: f.size for f in files if f.sha256 not in stored and f.sha256 not in pending}
+    quota = organization.storage_quota_bytes
+    quota = settings.ORG_STORAGE_QUOTA_BYTES if quota is None else quota
+    used, needed = storage_used(organization.pk), sum(new.values())
+    if used + needed > quota:
+        gib = 1024**3
+        raise QuotaExceeded(
+            f"storage quota of '{organization.slug}' exceeded: {used / gib:.2f} GiB used + {needed / gib:.2f} GiB "
+            f"new in this push > {quota / gib:.2f} GiB; delete drafts or ask a steward for more",
+            field="files",
+        )
 
 
 def _check_files(files: list[FileIn]) -> None:
@@ -59,7 +87,7 @@ def files_declare(*, actor: Actor, version: Version, files: list[FileIn]) -> lis
     """Set a draft's manifest to `files` (declaring the same set again changes nothing). Files
     whose bytes the org already stores are linked at once: nothing to transfer."""
     actor.require(version.artifact.organization, Capability.PUSH)
-    version = Version.objects.select_for_update().select_related("artifact").get(pk=version.pk)
+    version = Version.objects.select_for_update().select_related("artifact__organization").get(pk=version.pk)
     if version.state != Version.State.DRAFT:
         raise InvalidTransition(
             f"version {version.number} is {version.state}: its files never change; a fix is a new version",
@@ -75,6 +103,7 @@ def files_declare(*, actor: Actor, version: Version, files: list[FileIn]) -> lis
     }
     if mismatched:
         raise ValidationError(mismatched)
+    _check_quota(version.artifact.organization, files, set(blobs))
 
     existing = {vf.path: vf for vf in version.files.all()}
     wanted = {f.path: f for f in files}

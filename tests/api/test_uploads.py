@@ -139,3 +139,19 @@ def test_another_orgs_upload_is_404_for_parts_and_complete(pusher, draft: Versio
     assert other.post(f"/api/v1/uploads/{entry['upload']['id']}/parts/", {}).status_code == 404
     assert other.post(f"/api/v1/uploads/{entry['upload']['id']}/complete/").status_code == 404
     assert other.post(f"/api/v1/versions/{draft.public_id}/files/", {"files": [_file("b", b"x")]}).status_code == 404
+
+
+def test_a_push_beyond_the_orgs_quota_is_413_and_writes_nothing(pusher, draft: Version, alice: Member) -> None:
+    alice.organization.storage_quota_bytes = 1000
+    alice.organization.save()
+    first = os.urandom(600)
+    assert pusher.post(f"/api/v1/versions/{draft.public_id}/files/", {"files": [_file("a", first)]}).status_code == 200
+    second = VersionFactory(artifact=draft.artifact)
+    over = pusher.post(f"/api/v1/versions/{second.public_id}/files/", {"files": [_file("b", os.urandom(600))]})
+    assert over.status_code == 413
+    assert over.json()["error"]["code"] == "quota_exceeded"
+    assert "'org-a' exceeded" in over.json()["error"]["message"]
+    assert second.files.count() == 0
+    # The same bytes again need no new storage, so they fit.
+    same = pusher.post(f"/api/v1/versions/{second.public_id}/files/", {"files": [_file("b", first)]})
+    assert same.status_code == 200
