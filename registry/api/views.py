@@ -263,14 +263,15 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=s.VersionIn, responses={201: s.VersionOut})
+    @extend_schema(request=s.VersionIn, responses={201: s.VersionOut, 200: s.VersionOut})
     def create(self, request: Request) -> Response:
-        """Create a draft version with its declared metadata and lineage."""
+        """Create a draft version with its declared metadata and lineage. The same version pushed
+        again answers 200 with the existing one; the same number declared otherwise is 409."""
         data = _validated(s.VersionIn, request.data)
         artifact = selectors.artifact_list(actor=self.actor).filter(public_id=data.pop("artifact")).first()
         if artifact is None:
             raise ValidationError({"artifact": ["not found"]})
-        version = versions.version_create(
+        version, created = versions.version_create(
             actor=self.actor,
             artifact=artifact,
             number=data["number"],
@@ -281,7 +282,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
             release_target=data["release_target"],
             lineage=[LineageIn(**item) for item in data["lineage"]],
         )
-        return Response(s.VersionOut(version).data, status=status.HTTP_201_CREATED)
+        return Response(s.VersionOut(version).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(responses={200: s.FileOut(many=True)})
     @action(detail=True, methods=["get"])

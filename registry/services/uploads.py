@@ -82,6 +82,24 @@ def _check_files(files: list[FileIn]) -> None:
         raise ValidationError(problems)
 
 
+def _same_manifest_or_conflict(version: Version, files: list[FileIn]) -> list[VersionFile]:
+    """A finalized version's files never change: the same manifest again is a no-op (a re-run
+    push), anything else a conflict naming the files that differ."""
+    current = {f.path: (f.size, f.sha256) for f in version.files.all()}
+    wanted = {f.path: (f.size, f.sha256) for f in files}
+    if current == wanted:
+        return list(version.files.order_by("path"))
+    differing = [f"{p} (other bytes)" for p in sorted(current.keys() & wanted.keys()) if current[p] != wanted[p]]
+    differing += [f"{p} (not in {version.number})" for p in sorted(wanted.keys() - current.keys())]
+    differing += [f"{p} (only in {version.number})" for p in sorted(current.keys() - wanted.keys())]
+    shown = ", ".join(differing[:20]) + (f" and {len(differing) - 20} more" if len(differing) > 20 else "")
+    raise InvalidTransition(
+        f"version {version.number} is {version.state}: its files never change, a fix is a new version; "
+        f"differs in {shown}",
+        field="files",
+    )
+
+
 @transaction.atomic(durable=True)
 def files_declare(*, actor: Actor, version: Version, files: list[FileIn]) -> list[VersionFile]:
     """Set a draft's manifest to `files` (declaring the same set again changes nothing). Files
@@ -89,10 +107,7 @@ def files_declare(*, actor: Actor, version: Version, files: list[FileIn]) -> lis
     actor.require(version.artifact.organization, Capability.PUSH)
     version = Version.objects.select_for_update().select_related("artifact__organization").get(pk=version.pk)
     if version.state != Version.State.DRAFT:
-        raise InvalidTransition(
-            f"version {version.number} is {version.state}: its files never change; a fix is a new version",
-            field="files",
-        )
+        return _same_manifest_or_conflict(version, files)
     _check_files(files)
     org_id = version.artifact.organization_id
     blobs = {b.sha256: b for b in Blob.objects.filter(organization_id=org_id, sha256__in={f.sha256 for f in files})}

@@ -149,8 +149,9 @@ def version_create(
     compute: ComputeIn | None = None,
     release_target: str = ReleaseTarget.HUB,
     lineage: list[LineageIn] | None = None,
-) -> Version:
-    """A new draft version with its declared metadata and lineage, all or nothing."""
+) -> tuple[Version, bool]:
+    """A new draft version with its declared metadata and lineage, all or nothing; or, when the
+    same version was pushed before with the same declarations, that version (created False)."""
     actor.require(artifact.organization, Capability.PUSH)
     metadata = {} if metadata is None else metadata
     compute = compute or ComputeIn()
@@ -188,10 +189,7 @@ def version_create(
         with transaction.atomic():
             version.save()
     except IntegrityError:
-        existing = Version.objects.get(artifact=artifact, number=number)
-        raise Conflict(
-            f"version {number} of '{artifact}' already exists (state {existing.state})", field="number"
-        ) from None
+        return _existing_or_conflict(artifact=artifact, wanted=version, edges=edges), False
     for edge in edges:
         edge.child = version
     LineageEdge.objects.bulk_create(edges)
@@ -202,7 +200,30 @@ def version_create(
         organization=artifact.organization,
         data={"artifact": str(artifact), "number": number, "license": version.license, "lineage": len(edges)},
     )
-    return version
+    return version, True
+
+
+def _edge_key(edge: LineageEdge) -> tuple[object, ...]:
+    return (edge.relation, edge.parent_id, edge.external_repo, edge.external_revision, edge.external_license)
+
+
+def _existing_or_conflict(*, artifact: Artifact, wanted: Version, edges: list[LineageEdge]) -> Version:
+    """Pushing the same version again returns it; the same number declared otherwise is a conflict
+    naming what differs (a fix is a new version)."""
+    existing = Version.objects.get(artifact=artifact, number=wanted.number)
+    if existing.state == Version.State.DELETED:
+        raise Conflict(f"version {wanted.number} of '{artifact}' was deleted; numbers are not reused", field="number")
+    fields = ("license", "metadata", "readme", "compute", "release_target")
+    differing = [name for name in fields if getattr(existing, name) != getattr(wanted, name)]
+    if sorted(map(_edge_key, existing.parent_edges.all())) != sorted(map(_edge_key, edges)):
+        differing.append("lineage")
+    if differing:
+        raise Conflict(
+            f"version {wanted.number} of '{artifact}' exists ({existing.state}) with another "
+            f"{', '.join(differing)}; a fix is a new version",
+            field="number",
+        )
+    return existing
 
 
 @transaction.atomic(durable=True)

@@ -74,18 +74,20 @@ def test_a_pipeline_creates_an_artifact_and_a_draft_with_lineage(alice: Member, 
     assert [v["id"] for v in listed["results"]] == [version["id"]]
 
 
-def test_the_same_number_twice_is_409_naming_it(alice: Member, api_client) -> None:
+def test_the_same_version_pushed_again_is_200_and_other_declarations_409(alice: Member, api_client) -> None:
     api_client.force_login(alice.user)
     artifact = ArtifactFactory(organization=alice.organization)
-    first = api_client.post(
-        "/api/v1/versions/", {"artifact": str(artifact.public_id), "number": "2.0", "license": "MIT"}
-    )
+    body = {"artifact": str(artifact.public_id), "number": "2.0", "license": "MIT", "metadata": {"layers": 2}}
+    first = api_client.post("/api/v1/versions/", body)
     assert first.status_code == 201
-    again = api_client.post(
-        "/api/v1/versions/", {"artifact": str(artifact.public_id), "number": "2.0", "license": "MIT"}
-    )
-    assert again.status_code == 409
-    assert again.json()["error"]["fields"] == {"number": [f"version 2.0 of '{artifact}' already exists (state draft)"]}
+    again = api_client.post("/api/v1/versions/", body)
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+    other = api_client.post("/api/v1/versions/", {**body, "license": "Apache-2.0", "metadata": {"layers": 3}})
+    assert other.status_code == 409
+    assert other.json()["error"]["fields"] == {
+        "number": [f"version 2.0 of '{artifact}' exists (draft) with another license, metadata; a fix is a new version"]
+    }
+    assert Version.objects.count() == 1
 
 
 def test_deleting_a_draft_keeps_its_row_and_number_and_refuses_twice(alice: Member, api_client) -> None:

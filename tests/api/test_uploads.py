@@ -63,9 +63,15 @@ def test_a_push_declares_uploads_completes_and_finalizes(pusher, draft: Version)
         storage.safe_key(org_id=draft.artifact.organization_id, sha256=hashlib.sha256(weights).hexdigest())
     )
     assert stored == (len(weights), hashlib.sha256(weights).hexdigest())
-    again = pusher.post(f"/api/v1/versions/{draft.public_id}/files/", {"files": files})
-    assert again.status_code == 409
-    assert "a fix is a new version" in again.json()["error"]["message"]
+    rerun = pusher.post(f"/api/v1/versions/{draft.public_id}/files/", {"files": files})
+    assert rerun.status_code == 200  # the same push again: nothing to do
+    assert {f["status"] for f in rerun.json()} == {"verified"}
+    changed = [_file("model.safetensors", b"other"), _file("config.json", config), _file("extra.txt", b"x")]
+    refused = pusher.post(f"/api/v1/versions/{draft.public_id}/files/", {"files": changed})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["message"].endswith(
+        f"a fix is a new version; differs in model.safetensors (other bytes), extra.txt (not in {draft.number})"
+    )
 
 
 def test_bytes_the_org_already_stores_are_linked_without_any_transfer(pusher, draft: Version, alice: Member) -> None:
