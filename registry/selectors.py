@@ -56,6 +56,7 @@ def artifact_list(
     actor: Actor,
     kind: str | None = None,
     org: str | None = None,
+    slug: str | None = None,
     license: str | None = None,
     state: str | None = None,
     search: str | None = None,
@@ -65,6 +66,8 @@ def artifact_list(
         qs = qs.filter(kind=kind)
     if org:
         qs = qs.filter(organization__slug=org)
+    if slug:
+        qs = qs.filter(slug=slug)
     if license or state:
         # Filter on versions the actor sees, so an invisible version never makes its artifact match.
         versions = Version.objects.visible_to(actor).filter(artifact_id=OuterRef("pk"))

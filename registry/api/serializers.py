@@ -171,6 +171,7 @@ class ArtifactUpdateIn(StrictSerializer):
 class ArtifactFilter(ListParams):
     kind = serializers.ChoiceField(choices=Kind.choices, required=False)
     org = serializers.CharField(required=False)
+    slug = serializers.CharField(required=False)
     license = serializers.CharField(required=False)
     state = serializers.ChoiceField(choices=STATES, required=False)
     search = serializers.CharField(required=False, max_length=200)
