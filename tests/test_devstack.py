@@ -109,6 +109,24 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
         )
         assert (status, created["slug"]) == (201, "smoke")
         assert "beat" in (tmp_path / "var" / "log" / "beat.log").read_text()
+        # The CLI pushes to it as a pipeline would: bytes straight to the stack's S3, then finalize.
+        ckpt = tmp_path / "ckpt"
+        ckpt.mkdir()
+        (ckpt / "model.safetensors").write_bytes(os.urandom(4096))
+        (ckpt / "config.json").write_text('{"model_type": "llama"}')
+        (ckpt / "consortium.yaml").write_text(
+            "organization: aurora\nartifact: tiny\nkind: checkpoint\nversion: 1.0.0\nlicense: Apache-2.0\n"
+        )
+        pushed = subprocess.run(
+            [sys.executable, "-m", "consortium_cli.main", "--json", "-q", "--url", stack.url, "push", str(ckpt)],
+            env={**os.environ, "CONSORTIUM_TOKEN": token, "XDG_CONFIG_HOME": str(tmp_path / "cfg")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert pushed.returncode == 0, pushed.stderr
+        assert json.loads(pushed.stdout)["state"] == "submitted"
     finally:
         left = stack.ctrl_c()
     assert left == [], f"processes left after Ctrl-C: {left}"
@@ -119,7 +137,7 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
         assert "ocr_" not in output, "a second start does not re-seed or print a token"
         assert "aurora-owner" in output
         status, found = call(f"{again.url}/api/v1/artifacts/?org=aurora", token)
-        assert [a["slug"] for a in found["results"]] == ["smoke"], "the data survived the restart"
+        assert sorted(a["slug"] for a in found["results"]) == ["smoke", "tiny"], "the data survived the restart"
     finally:
         left = again.ctrl_c()
     assert left == []
