@@ -35,5 +35,6 @@ fmt: $(STAMP) ## format and fix what ruff can
 migrate: $(STAMP) ## apply migrations to the configured database
 	$(PY) manage.py migrate
 
-bench: $(STAMP) ## run the benchmarks under bench/ (needs DATABASE_URL for Postgres)
+bench: $(STAMP) ## run the benchmarks under bench/ (api_list needs the local Postgres)
 	$(PY) bench/api_list.py
+	$(PY) bench/ingest.py
