@@ -33,3 +33,15 @@ class StaleState(Conflict):
     """Another actor moved the object first; re-read and try again."""
 
     code = "stale_state"
+
+
+class DigestMismatch(DomainError):
+    """Uploaded bytes are not the ones declared: the server's hash is the truth."""
+
+    status = 422
+    code = "digest_mismatch"
+
+
+class QuotaExceeded(DomainError):
+    status = 413
+    code = "quota_exceeded"

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from registry import storage
 from registry.actors import Actor
-from registry.errors import Conflict, DomainError, InvalidTransition
+from registry.errors import Conflict, DigestMismatch, InvalidTransition, QuotaExceeded
 from registry.models import Blob, Organization, Upload, Version, VersionFile
 from registry.paths import check_manifest_paths
 from registry.permissions import Capability
@@ -35,16 +35,6 @@ class FileIn:
     path: str
     size: int
     sha256: str
-
-
-class DigestMismatch(DomainError):
-    status = 422
-    code = "digest_mismatch"
-
-
-class QuotaExceeded(DomainError):
-    status = 413
-    code = "quota_exceeded"
 
 
 def storage_used(organization_id: int) -> int:
