@@ -111,11 +111,12 @@ def _part_reader(path: Path, offset: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
+_s3 = httpx.Client(timeout=600)  # shared by the upload threads: parts reuse kept-alive connections
+
+
 def put_part(url: str, path: Path, offset: int, length: int) -> None:
-    """Send one part straight to S3 (streamed: memory holds one chunk, whatever the part size)."""
-    response = httpx.put(
-        url, content=_part_reader(path, offset, length), headers={"Content-Length": str(length)}, timeout=600
-    )
+    """Send one part straight to S3, streamed: memory holds one chunk whatever the part size."""
+    response = _s3.put(url, content=_part_reader(path, offset, length), headers={"Content-Length": str(length)})
     if response.status_code != 200:
         raise OSError(f"S3 refused a part of {path.name}: HTTP {response.status_code} {response.text[:200]}")
 
