@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,8 @@ import yaml
 from consortium_cli import main as cli
 from consortium_cli import push as push_module
 
-from registry.models import Version
+from registry import storage
+from registry.models import Upload, Version
 from tests.conftest import Member
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -157,3 +162,33 @@ def test_login_checks_the_token_and_saves_it_for_the_owner_only(env: dict, capsy
     monkeypatch.delenv("CONSORTIUM_TOKEN")
     assert run("ls", capsys=capsys)[0] == 0  # the saved token is used
     assert run("login", "--token", "ocr_wrong", capsys=capsys)[0] == 2
+
+
+def test_a_push_killed_with_sigkill_resumes_without_resending_what_s3_holds(
+    env: dict, tmp_path: Path, capsys, counted: list[int]
+) -> None:
+    source = checkpoint(tmp_path / "big", weights=os.urandom(10 * PART))  # ten parts
+    child = subprocess.Popen(
+        [sys.executable, "-m", "consortium_cli.main", "-q", "push", "--workers", "1", str(source)],
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    held: dict[int, str] = {}
+    while time.monotonic() < deadline and not held:
+        upload = Upload.objects.filter(size=10 * PART).first()
+        if upload is not None:
+            held = storage.parts_uploaded(upload.key, upload.s3_upload_id)
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait(10)
+    assert held, "the push never got a part to S3 before the kill"
+    time.sleep(1)  # a part whose bytes were all sent before the kill may still land in S3
+    upload = Upload.objects.get(size=10 * PART)
+    before = set(storage.parts_uploaded(upload.key, upload.s3_upload_id))
+    assert 1 <= len(before) < 10, "killed mid-upload"
+
+    code, version = run("push", str(source), capsys=capsys)
+    assert (code, version["state"]) == (0, "submitted")
+    assert counted == [PART] * (10 - len(before))  # only the parts S3 lacked went again
