@@ -126,7 +126,31 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
             check=False,
         )
         assert pushed.returncode == 0, pushed.stderr
-        assert json.loads(pushed.stdout)["state"] == "submitted"
+        version = json.loads(pushed.stdout)
+        assert version["state"] == "submitted"
+        # No checks run yet (the pipeline is its own issue), so `wait` reports no verdict: exit 2.
+        waited = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "consortium_cli.main",
+                "--json",
+                "--url",
+                stack.url,
+                "wait",
+                version["id"],
+                "--timeout",
+                "1",
+                "--interval",
+                "0.5",
+            ],
+            env={**os.environ, "CONSORTIUM_TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (waited.returncode, json.loads(waited.stdout)["state"]) == (2, "submitted")
     finally:
         left = stack.ctrl_c()
     assert left == [], f"processes left after Ctrl-C: {left}"

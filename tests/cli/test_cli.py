@@ -192,3 +192,14 @@ def test_a_push_killed_with_sigkill_resumes_without_resending_what_s3_holds(
     code, version = run("push", str(source), capsys=capsys)
     assert (code, version["state"]) == (0, "submitted")
     assert counted == [PART] * (10 - len(before))  # only the parts S3 lacked went again
+
+
+def test_pull_latest_takes_the_newest_published_else_approved_version(env: dict, tmp_path: Path, capsys) -> None:
+    old = run("push", str(checkpoint(tmp_path / "v1", version="1.0.0")), capsys=capsys)[1]
+    new = run("push", str(checkpoint(tmp_path / "v2", version="2.0.0")), capsys=capsys)[1]
+    assert run("pull", "org-a/tiny-llama@latest", str(tmp_path / "none"), capsys=capsys)[0] == 2
+    Version.objects.filter(public_id=new["id"]).update(state="approved")
+    Version.objects.filter(public_id=old["id"]).update(state="published")
+    code, pulled = run("pull", "org-a/tiny-llama@latest", str(tmp_path / "out"), capsys=capsys)
+    assert (code, pulled["version"]) == (0, old["id"])  # published beats a newer approved one
+    assert (tmp_path / "out" / "config.json").read_text() == (tmp_path / "v1" / "config.json").read_text()

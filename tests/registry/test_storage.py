@@ -77,3 +77,14 @@ def test_download_urls_serve_the_bytes_under_the_files_name(s3_bucket: str) -> N
     assert response.status_code == 200
     assert response.content == b"weights"
     assert "model.safetensors" in response.headers.get("content-disposition", "")
+
+
+def test_presigned_urls_are_signed_for_the_public_endpoint(settings) -> None:
+    settings.S3_PUBLIC_ENDPOINT_URL = "https://s3.registry.example.org"
+    storage.s3_public.cache_clear()
+    try:
+        url = storage.part_urls(KEY, "upload-id", [1], expires=60)[1]
+        assert url.startswith(f"https://s3.registry.example.org/{settings.S3_BUCKET}/orgs/1/blobs/sha256/")
+        assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url  # SigV4
+    finally:
+        storage.s3_public.cache_clear()
