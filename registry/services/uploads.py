@@ -100,7 +100,10 @@ def files_declare(*, actor: Actor, version: Version, files: list[FileIn]) -> lis
         return _same_manifest_or_conflict(version, files)
     _check_files(files)
     org_id = version.artifact.organization_id
-    blobs = {b.sha256: b for b in Blob.objects.filter(organization_id=org_id, sha256__in={f.sha256 for f in files})}
+    # Locked until this declaration commits, so the storage sweep (which skips locked rows) cannot
+    # delete a blob this manifest is about to point at.
+    stored = Blob.objects.select_for_update().filter(organization_id=org_id, sha256__in={f.sha256 for f in files})
+    blobs = {b.sha256: b for b in stored}
     mismatched = {
         f"files[{i}].size": [f"the stored bytes with this sha256 are {blobs[f.sha256].size} bytes"]
         for i, f in enumerate(files)
@@ -176,6 +179,8 @@ def upload_complete(*, actor: Actor, upload: Upload) -> Blob:
     """Assemble the parts, hash the stored bytes (the client's digest is a claim, this is the
     truth) and record the blob, linking every file of the org that declared these bytes."""
     actor.require(upload.organization, Capability.PUSH)
+    # Activity: the sweep leaves an upload alone while it is being completed and verified.
+    Upload.objects.filter(pk=upload.pk).update(touched_at=timezone.now())
     try:
         held = storage.parts_uploaded(upload.key, upload.s3_upload_id)
     except ClientError as exc:
