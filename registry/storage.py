@@ -101,16 +101,27 @@ def multipart_start(key: str) -> str:
     return s3().create_multipart_upload(Bucket=settings.S3_BUCKET, Key=key)["UploadId"]
 
 
-def part_urls(key: str, upload_id: str, part_numbers: list[int], *, expires: int) -> dict[int, str]:
-    """Presigned PUT URLs for parts, signed for the public endpoint clients reach."""
+def part_urls(key: str, upload_id: str, part_sizes: dict[int, int], *, expires: int) -> dict[int, str]:
+    """Presigned PUT URLs for parts (number → exact byte length, which the signature covers),
+    signed for the public endpoint clients reach."""
     return {
         n: s3_public().generate_presigned_url(
             "upload_part",
-            Params={"Bucket": settings.S3_BUCKET, "Key": key, "UploadId": upload_id, "PartNumber": n},
+            Params={
+                "Bucket": settings.S3_BUCKET,
+                "Key": key,
+                "UploadId": upload_id,
+                "PartNumber": n,
+                "ContentLength": length,
+            },
             ExpiresIn=expires,
         )
-        for n in part_numbers
+        for n, length in part_sizes.items()
     }
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def parts_uploaded(key: str, upload_id: str) -> dict[int, str]:

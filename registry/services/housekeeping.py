@@ -41,11 +41,18 @@ def uploads_release(*, organization_id: int, digests: set[str]) -> int:
     Upload.objects.filter(pk__in=[pk for pk, *_ in released]).delete()
     for _, org_id, sha256, s3_upload_id in released:
         key = storage.safe_key(org_id=org_id, sha256=sha256)
-        transaction.on_commit(partial(_abort_quietly, key, s3_upload_id))
+        transaction.on_commit(partial(abort_quietly, key, s3_upload_id))
     return len(released)
 
 
-def _abort_quietly(key: str, s3_upload_id: str) -> None:
+def _delete_quietly(key: str) -> None:
+    try:
+        storage.object_delete(key)
+    except Exception as exc:  # the next pass deletes the rowless object
+        log.warning("object.delete_failed", key=key, error=str(exc))
+
+
+def abort_quietly(key: str, s3_upload_id: str) -> None:
     try:
         storage.multipart_abort(key, s3_upload_id)
     except Exception as exc:  # the sweep finds rowless uploads and retries
@@ -71,12 +78,12 @@ def storage_sweep(*, now: datetime | None = None) -> SweepReport:
     for upload in Upload.objects.filter(touched_at__lt=now - settings.UPLOAD_IDLE_TTL):
         with transaction.atomic():
             if Upload.objects.filter(pk=upload.pk, touched_at=upload.touched_at).delete()[0]:
-                transaction.on_commit(partial(_abort_quietly, upload.key, upload.s3_upload_id))
+                transaction.on_commit(partial(abort_quietly, upload.key, upload.s3_upload_id))
                 report.uploads_aborted += 1
 
     for key, s3_upload_id, started in storage.multipart_uploads(prefix="orgs/"):
         if s3_upload_id not in known and started < now - settings.UPLOAD_IDLE_TTL:
-            _abort_quietly(key, s3_upload_id)
+            abort_quietly(key, s3_upload_id)
             report.strays_aborted += 1
 
     unreferenced = Blob.objects.filter(created_at__lt=now - settings.BLOB_GRACE).exclude(
@@ -90,7 +97,7 @@ def storage_sweep(*, now: datetime | None = None) -> SweepReport:
             if locked is None or VersionFile.objects.filter(blob=locked).exists():
                 continue
             locked.delete()
-            transaction.on_commit(partial(storage.object_delete, blob.key))
+            transaction.on_commit(partial(_delete_quietly, blob.key))
             report.blobs_deleted += 1
 
     for key, modified in storage.objects(prefix="orgs/"):

@@ -26,6 +26,7 @@ from registry.models import Blob, Organization, Upload, Version, VersionFile
 from registry.paths import check_manifest_paths
 from registry.permissions import Capability
 from registry.services.audit import audit_record
+from registry.services.housekeeping import abort_quietly
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -66,6 +67,10 @@ def _check_files(files: list[FileIn]) -> None:
             problems[f"files[{i}].size"] = [f"a file holds 0 to {storage.MAX_OBJECT} bytes"]
         if not _SHA256.fullmatch(f.sha256 or ""):
             problems[f"files[{i}].sha256"] = ["a sha256 is 64 lowercase hex characters"]
+    sizes: dict[str, int] = {}
+    for i, f in enumerate(files):
+        if sizes.setdefault(f.sha256, f.size) != f.size:
+            problems[f"files[{i}].size"] = [f"another file has the same sha256 with {sizes[f.sha256]} bytes"]
     if not files:
         problems["files"] = ["a version needs at least one file"]
     if problems:
@@ -145,6 +150,12 @@ def uploads_ensure(*, actor: Actor, version: Version) -> dict[str, Upload]:
     uploads = {u.sha256: u for u in Upload.objects.filter(organization_id=org_id, sha256__in=list(missing))}
     for sha256, size in missing.items():
         if sha256 in uploads:
+            if uploads[sha256].size != size:
+                raise Conflict(
+                    f"another push is uploading the bytes with sha256 {sha256} as {uploads[sha256].size} "
+                    f"bytes, not {size}",
+                    field="files",
+                )
             continue
         key = storage.safe_key(org_id=org_id, sha256=sha256)
         s3_upload_id = storage.multipart_start(key)  # S3 first, then the row that lets us finish or abort it
@@ -159,7 +170,10 @@ def uploads_ensure(*, actor: Actor, version: Version) -> dict[str, Upload]:
                 )
         except IntegrityError:  # another push of the same bytes started one meanwhile: use it
             storage.multipart_abort(key, s3_upload_id)
-            uploads[sha256] = Upload.objects.get(organization_id=org_id, sha256=sha256)
+            existing = Upload.objects.filter(organization_id=org_id, sha256=sha256).first()
+            if existing is None:  # ...and finished it already: the files are linked now
+                continue
+            uploads[sha256] = existing
     return uploads
 
 
@@ -172,7 +186,9 @@ def upload_part_urls(*, upload: Upload, parts: list[int] | None = None) -> dict[
     if bad:
         raise ValidationError({"parts": [f"part numbers run from 1 to {upload.part_count}; not {bad}"]})
     Upload.objects.filter(pk=upload.pk).update(touched_at=timezone.now())
-    return storage.part_urls(upload.key, upload.s3_upload_id, parts, expires=settings.UPLOAD_URL_TTL)
+    # Each URL is signed for its part's exact length, so no part can hold more than was declared.
+    sizes = {n: min(upload.part_size, upload.size - (n - 1) * upload.part_size) for n in parts}
+    return storage.part_urls(upload.key, upload.s3_upload_id, sizes, expires=settings.UPLOAD_URL_TTL)
 
 
 def upload_complete(*, actor: Actor, upload: Upload) -> Blob:
@@ -181,10 +197,15 @@ def upload_complete(*, actor: Actor, upload: Upload) -> Blob:
     actor.require(upload.organization, Capability.PUSH)
     # Activity: the sweep leaves an upload alone while it is being completed and verified.
     Upload.objects.filter(pk=upload.pk).update(touched_at=timezone.now())
+    if Blob.objects.filter(organization_id=upload.organization_id, sha256=upload.sha256).exists():
+        # Another push verified these bytes meanwhile. Never assemble onto (or delete) the key a
+        # blob owns: drop this upload's parts and link the files to the stored bytes.
+        abort_quietly(upload.key, upload.s3_upload_id)
+        return _blob_record(actor=actor, upload=upload)
     try:
         held = storage.parts_uploaded(upload.key, upload.s3_upload_id)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+        if storage.error_code(exc) != "NoSuchUpload":
             raise
         held = None  # completed by an earlier call that died before recording the blob
     if held is not None:
@@ -194,11 +215,25 @@ def upload_complete(*, actor: Actor, upload: Upload) -> Blob:
             raise Conflict(
                 f"parts missing: {shown} (of {upload.part_count}); upload them, then complete", field="parts"
             )
-        storage.multipart_complete(upload.key, upload.s3_upload_id, held)
-    size, sha256 = storage.object_digest(upload.key)
-    if (size, sha256) != (upload.size, upload.sha256):
-        storage.object_delete(upload.key)
+        try:
+            storage.multipart_complete(upload.key, upload.s3_upload_id, held)
+        except ClientError as exc:
+            if storage.error_code(exc) != "NoSuchUpload":
+                raise  # else a concurrent complete assembled it: verify what is there
+    try:
+        size, sha256 = storage.object_digest(upload.key)
+    except ClientError as exc:
+        if storage.error_code(exc) not in {"NoSuchKey", "404"}:
+            raise
         Upload.objects.filter(pk=upload.pk).delete()
+        raise Conflict("this upload was aborted before completion; declare the files again", field="upload") from None
+    if (size, sha256) != (upload.size, upload.sha256):
+        with transaction.atomic():
+            # Delete the bytes only while no blob owns the key (checked under the upload's row lock).
+            Upload.objects.select_for_update().filter(pk=upload.pk).delete()
+            owned = Blob.objects.filter(organization_id=upload.organization_id, sha256=upload.sha256).exists()
+        if not owned:
+            storage.object_delete(upload.key)
         raise DigestMismatch(
             f"the uploaded bytes are {size} bytes with sha256 {sha256}, not the declared {upload.size} bytes with "
             f"sha256 {upload.sha256}; the file stays unverified: upload it again",

@@ -107,7 +107,7 @@ def test_a_resume_gets_urls_for_the_missing_parts_only(pusher, draft: Version) -
 def test_bytes_that_do_not_match_the_declared_digest_stay_unverified(pusher, draft: Version) -> None:
     claimed = _file("model.bin", b"the declared bytes")
     entry = pusher.post(f"/api/v1/versions/{draft.public_id}/files/", {"files": [claimed]}).json()[0]
-    _send(pusher, entry["upload"]["id"], b"other bytes, same length", entry["upload"]["part_size"])
+    _send(pusher, entry["upload"]["id"], b"the DECLARED bytes", entry["upload"]["part_size"])  # same length
     response = pusher.post(f"/api/v1/uploads/{entry['upload']['id']}/complete/")
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "digest_mismatch"
@@ -161,3 +161,30 @@ def test_a_push_beyond_the_orgs_quota_is_413_and_writes_nothing(pusher, draft: V
     # The same bytes again need no new storage, so they fit.
     same = pusher.post(f"/api/v1/versions/{second.public_id}/files/", {"files": [_file("b", first)]})
     assert same.status_code == 200
+
+
+def test_completing_a_late_upload_of_stored_bytes_never_overwrites_them(pusher, draft: Version) -> None:
+    data = os.urandom(500)
+    entry = pusher.post(f"/api/v1/versions/{draft.public_id}/files/", {"files": [_file("a", data)]}).json()[0]
+    _send(pusher, entry["upload"]["id"], data, entry["upload"]["part_size"])
+    pusher.post(f"/api/v1/uploads/{entry['upload']['id']}/complete/")
+    # A second upload of the same digest that raced past the check, now sending other bytes.
+    key = storage.safe_key(org_id=draft.artifact.organization_id, sha256=entry["sha256"])
+    late = Upload.objects.create(
+        organization=draft.artifact.organization,
+        sha256=entry["sha256"],
+        size=500,
+        part_size=storage.MIN_PART,
+        s3_upload_id=storage.multipart_start(key),
+    )
+    url = storage.part_urls(key, late.s3_upload_id, {1: 500}, expires=60)[1]
+    assert httpx.put(url, content=os.urandom(500), timeout=60).status_code == 200
+    done = pusher.post(f"/api/v1/uploads/{late.public_id}/complete/")
+    assert done.json()["status"] == "verified"
+    assert storage.object_digest(key) == (500, entry["sha256"])  # the verified bytes stayed
+
+
+def test_one_digest_with_two_sizes_in_a_manifest_is_refused(pusher, draft: Version) -> None:
+    files = [_file("a", b"abc"), {**_file("b", b"abc"), "size": 4}]
+    errors = pusher.post(f"/api/v1/versions/{draft.public_id}/files/", {"files": files}).json()["error"]["fields"]
+    assert errors == {"files[1].size": ["another file has the same sha256 with 3 bytes"]}

@@ -38,14 +38,14 @@ def test_a_resumed_multipart_upload_sends_only_the_missing_parts_and_verifies(s3
     data = os.urandom(5 * MiB * 2 + 123)  # S3's 5 MiB minimum for all parts but the last
     parts = [data[: 5 * MiB], data[5 * MiB : 10 * MiB], data[10 * MiB :]]
     upload_id = storage.multipart_start(KEY)
-    urls = storage.part_urls(KEY, upload_id, [1, 2, 3], expires=300)
+    urls = storage.part_urls(KEY, upload_id, {n: len(parts[n - 1]) for n in (1, 2, 3)}, expires=300)
     for n in (1, 3):  # a client that died after two parts, out of order
         assert httpx.put(urls[n], content=parts[n - 1], timeout=60).status_code == 200
     held = storage.parts_uploaded(KEY, upload_id)
     assert sorted(held) == [1, 3]
     missing = sorted({1, 2, 3} - set(held))
     assert missing == [2]
-    retry = storage.part_urls(KEY, upload_id, missing, expires=300)
+    retry = storage.part_urls(KEY, upload_id, {2: len(parts[1])}, expires=300)
     response = httpx.put(retry[2], content=parts[1], timeout=60)
     assert response.status_code == 200
     storage.multipart_complete(KEY, upload_id, storage.parts_uploaded(KEY, upload_id))
@@ -57,7 +57,7 @@ def test_a_resumed_multipart_upload_sends_only_the_missing_parts_and_verifies(s3
 
 def test_a_presigned_url_is_bound_to_its_key(s3_bucket: str) -> None:
     upload_id = storage.multipart_start(KEY)
-    url = storage.part_urls(KEY, upload_id, [1], expires=300)[1]
+    url = storage.part_urls(KEY, upload_id, {1: 1}, expires=300)[1]
     other = url.replace("ab" * 32, "cd" * 32)
     assert httpx.put(other, content=b"x", timeout=60).status_code == 403
     storage.multipart_abort(KEY, upload_id)
@@ -65,7 +65,7 @@ def test_a_presigned_url_is_bound_to_its_key(s3_bucket: str) -> None:
 
 def test_an_expired_url_is_refused(s3_bucket: str) -> None:
     upload_id = storage.multipart_start(KEY)
-    url = storage.part_urls(KEY, upload_id, [1], expires=1)[1]
+    url = storage.part_urls(KEY, upload_id, {1: 1}, expires=1)[1]
     time.sleep(2.1)
     assert httpx.put(url, content=b"x", timeout=60).status_code == 403
     storage.multipart_abort(KEY, upload_id)
@@ -83,8 +83,17 @@ def test_presigned_urls_are_signed_for_the_public_endpoint(settings) -> None:
     settings.S3_PUBLIC_ENDPOINT_URL = "https://s3.registry.example.org"
     storage.s3_public.cache_clear()
     try:
-        url = storage.part_urls(KEY, "upload-id", [1], expires=60)[1]
+        url = storage.part_urls(KEY, "upload-id", {1: 10}, expires=60)[1]
         assert url.startswith(f"https://s3.registry.example.org/{settings.S3_BUCKET}/orgs/1/blobs/sha256/")
         assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url  # SigV4
     finally:
         storage.s3_public.cache_clear()
+
+
+def test_a_part_url_accepts_only_the_signed_length(s3_bucket: str) -> None:
+    upload_id = storage.multipart_start(KEY)
+    url = storage.part_urls(KEY, upload_id, {1: 10}, expires=300)[1]
+    assert httpx.put(url, content=b"x" * 1000, timeout=60).status_code == 403  # more than was declared
+    assert storage.parts_uploaded(KEY, upload_id) == {}
+    assert httpx.put(url, content=b"x" * 10, timeout=60).status_code == 200
+    storage.multipart_abort(KEY, upload_id)
