@@ -41,9 +41,10 @@ class Api:
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
 
-    def post(self, path: str, body: Any = None, *, key: str | None = None) -> Any:
+    def post(self, path: str, body: Any = None, *, key: str | None = None, timeout: float | None = None) -> Any:
         headers = {"Idempotency-Key": key} if key else {}
-        return self.request("POST", path, json=body if body is not None else {}, headers=headers)
+        extra = {"timeout": timeout} if timeout is not None else {}
+        return self.request("POST", path, json=body if body is not None else {}, headers=headers, **extra)
 
     def pages(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Every item of a list, following the cursor's `next` links."""

@@ -167,26 +167,37 @@ def cmd_show(args: argparse.Namespace, api: Api) -> int:
 
 def cmd_pull(args: argparse.Namespace, api: Api) -> int:
     version = refs.version_of(api, args.ref)
-    files = api.get(f"/versions/{version['id']}/files/")
+    listing = api.get(f"/versions/{version['id']}/files/")
     target = Path(args.dir)
     with _progress(args.quiet or args.json) as progress:
-        task = progress.add_task("downloading", total=sum(f["size"] for f in files))
-        for entry in files:
+        task = progress.add_task("downloading", total=sum(f["size"] for f in listing))
+        for number, planned in enumerate(listing):
+            # Download URLs live minutes: take a fresh one for each file of a long pull.
+            entry = (
+                planned
+                if number == 0
+                else {f["path"]: f for f in api.get(f"/versions/{version['id']}/files/")}[planned["path"]]
+            )
             if entry["status"] != "verified":
                 raise ApiError(409, "incomplete", f"{entry['path']} has not been uploaded")
             destination = target / entry["path"]
             destination.parent.mkdir(parents=True, exist_ok=True)
             hasher = hashlib.sha256()
-            with httpx.stream("GET", entry["download_url"], timeout=600) as response, destination.open("wb") as out:
-                response.raise_for_status()
-                for chunk in response.iter_bytes(8 * 1024 * 1024):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    progress.advance(task, len(chunk))
+            with httpx.stream("GET", entry["download_url"], timeout=600) as response:
+                response.raise_for_status()  # before the destination exists: no empty file left behind
+                with destination.open("wb") as out:
+                    for chunk in response.iter_bytes(8 * 1024 * 1024):
+                        hasher.update(chunk)
+                        out.write(chunk)
+                        progress.advance(task, len(chunk))
             if hasher.hexdigest() != entry["sha256"]:
                 destination.unlink()
                 raise ApiError(502, "digest_mismatch", f"{entry['path']}: downloaded bytes do not match its sha256")
-    _emit(args, {"version": version["id"], "files": len(files)}, f"{len(files)} files, all sha256 checked, in {target}")
+    _emit(
+        args,
+        {"version": version["id"], "files": len(listing)},
+        f"{len(listing)} files, all sha256 checked, in {target}",
+    )
     return 0
 
 

@@ -76,13 +76,17 @@ def hash_files(directory: Path, paths: list[Path], progress: Progress) -> list[d
     """sha256 of every file, one streaming pass each; unchanged files (same size and mtime) come
     from the cache kept beside them, so a resumed push does not hash again."""
     cache_path = directory / CACHE
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}  # none yet, unreadable or half-written by a killed run: hash again
     task = progress.add_task("hashing", total=sum(p.stat().st_size for p in paths))
     entries = []
     for path in paths:
         relative = path.relative_to(directory).as_posix()
         stat = path.stat()
-        stamp = [stat.st_size, stat.st_mtime_ns]
+        # A file replaced in place, even with its size and mtime kept (cp -p), changes inode or ctime.
+        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
         if cache.get(relative, {}).get("stamp") == stamp:
             digest = cache[relative]["sha256"]
             progress.advance(task, stat.st_size)
@@ -95,7 +99,12 @@ def hash_files(directory: Path, paths: list[Path], progress: Progress) -> list[d
             digest = hasher.hexdigest()
             cache[relative] = {"stamp": stamp, "sha256": digest}
         entries.append({"path": relative, "size": stat.st_size, "sha256": digest})
-    cache_path.write_text(json.dumps(cache))
+    try:
+        partial = cache_path.with_suffix(".tmp")
+        partial.write_text(json.dumps(cache))
+        partial.replace(cache_path)  # atomic: a kill never leaves half a cache
+    except OSError:
+        pass  # a read-only directory: no cache, the next push hashes again
     return entries
 
 
@@ -121,22 +130,30 @@ def put_part(url: str, path: Path, offset: int, length: int) -> None:
         raise OSError(f"S3 refused a part of {path.name}: HTTP {response.status_code} {response.text[:200]}")
 
 
+URL_BATCH = 64  # parts whose URLs are fetched at once: each batch's URLs are fresh when used
+
+
 def upload(api: Api, entry: dict[str, Any], path: Path, progress: Progress, workers: int) -> None:
     ref = entry["upload"]
-    parts = api.post(f"/uploads/{ref['id']}/parts/")["parts"]
+    missing = [p["number"] for p in api.post(f"/uploads/{ref['id']}/parts/")["parts"]]
     size, part_size = entry["size"], ref["part_size"]
+
+    def length(number: int) -> int:
+        return min(part_size, size - (number - 1) * part_size)
+
     task = progress.add_task(f"uploading {entry['path']}", total=size)
-    progress.advance(task, size - sum(min(part_size, size - (p["number"] - 1) * part_size) for p in parts))
+    progress.advance(task, size - sum(length(n) for n in missing))
 
     def one(part: dict[str, Any]) -> None:
-        offset = (part["number"] - 1) * part_size
-        length = min(part_size, size - offset)
-        put_part(part["url"], path, offset, length)
-        progress.advance(task, length)
+        put_part(part["url"], path, (part["number"] - 1) * part_size, length(part["number"]))
+        progress.advance(task, length(part["number"]))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(one, parts))
-    api.post(f"/uploads/{ref['id']}/complete/")
+        for start in range(0, len(missing), URL_BATCH):
+            batch = api.post(f"/uploads/{ref['id']}/parts/", {"parts": missing[start : start + URL_BATCH]})
+            list(pool.map(one, batch["parts"]))
+    # Completing hashes the whole file on the server: give it time (about 3 s per GiB here).
+    api.post(f"/uploads/{ref['id']}/complete/", timeout=max(60.0, size / 2**30 * 30))
 
 
 def push(api: Api, directory: Path, spec: Spec, *, progress: Progress, workers: int = 4) -> dict[str, Any]:

@@ -344,7 +344,8 @@ def _files_out(
     """The manifest with each file's status; a pusher of the org also gets the upload of a missing file."""
     if uploads is None:
         missing = {f.sha256 for f in files if f.blob_id is None}
-        uploads = {u.sha256: u for u in Upload.objects.visible_to(actor).filter(sha256__in=missing)} if missing else {}
+        mine = Upload.objects.visible_to(actor).filter(organization_id=version.artifact.organization_id)
+        uploads = {u.sha256: u for u in mine.filter(sha256__in=missing)} if missing else {}
     rows = [
         {
             "path": f.path,
