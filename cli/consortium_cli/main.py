@@ -33,6 +33,7 @@ from consortium_cli.client import Api, ApiError
 from consortium_cli.push import load_spec, push, workers_default
 
 APPROVED = {"approved", "publishing", "published"}
+URL_REFRESH_SECONDS = 120  # well inside the registry's download URL lifetime
 REFUSED = {"changes_requested", "rejected", "withdrawn", "deleted"}
 
 err = Console(stderr=True)
@@ -171,13 +172,13 @@ def cmd_pull(args: argparse.Namespace, api: Api) -> int:
     target = Path(args.dir)
     with _progress(args.quiet or args.json) as progress:
         task = progress.add_task("downloading", total=sum(f["size"] for f in listing))
-        for number, planned in enumerate(listing):
-            # Download URLs live minutes: take a fresh one for each file of a long pull.
-            entry = (
-                planned
-                if number == 0
-                else {f["path"]: f for f in api.get(f"/versions/{version['id']}/files/")}[planned["path"]]
-            )
+        current, fetched = {f["path"]: f for f in listing}, time.monotonic()
+        for planned in listing:
+            # Download URLs live minutes: on a long pull, take fresh ones once the listing has aged.
+            if time.monotonic() - fetched > URL_REFRESH_SECONDS:
+                current = {f["path"]: f for f in api.get(f"/versions/{version['id']}/files/")}
+                fetched = time.monotonic()
+            entry = current[planned["path"]]
             if entry["status"] != "verified":
                 raise ApiError(409, "incomplete", f"{entry['path']} has not been uploaded")
             destination = target / entry["path"]

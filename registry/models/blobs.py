@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from registry.models.organizations import Organization
 from registry.querysets import UploadQuerySet
-from registry.storage import safe_key
+from registry.storage import part_count, safe_key
 
 
 class Blob(models.Model):
@@ -64,4 +64,4 @@ class Upload(models.Model):
 
     @property
     def part_count(self) -> int:
-        return max(1, -(-self.size // self.part_size))
+        return part_count(self.size, self.part_size)
