@@ -11,7 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from consortium.env import env_bool, env_int, env_list, env_optional, env_secret, env_str
+from consortium.env import env_bool, env_float, env_int, env_list, env_optional, env_secret, env_str
 from consortium.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -219,13 +219,34 @@ S3_SECRET_ACCESS_KEY = env_secret("S3_SECRET_ACCESS_KEY", "consortium-dev-secret
 HF_ENDPOINT = env_optional("HF_ENDPOINT")
 HF_TOKEN = env_secret("HF_TOKEN")
 
+# The check pipeline. A worker holds a step's lease for PIPELINE_LEASE_SECONDS and renews it every
+# PIPELINE_HEARTBEAT_SECONDS; the reconciler (beat, every PIPELINE_RECONCILE_SECONDS) requeues a
+# step whose lease expired and re-sends a queued step whose message is older than
+# PIPELINE_REDISPATCH_SECONDS. Infrastructure errors are retried with exponential backoff up to
+# PIPELINE_MAX_ATTEMPTS, then the step is `errored`.
+PIPELINE_LEASE_SECONDS = env_float("PIPELINE_LEASE_SECONDS", 60)
+PIPELINE_HEARTBEAT_SECONDS = env_float("PIPELINE_HEARTBEAT_SECONDS", 5)
+PIPELINE_RECONCILE_SECONDS = env_float("PIPELINE_RECONCILE_SECONDS", 15)
+PIPELINE_REDISPATCH_SECONDS = env_float("PIPELINE_REDISPATCH_SECONDS", 300)
+PIPELINE_MAX_ATTEMPTS = env_int("PIPELINE_MAX_ATTEMPTS", 5)
+PIPELINE_BACKOFF_SECONDS = env_float("PIPELINE_BACKOFF_SECONDS", 2)
+PIPELINE_BACKOFF_MAX_SECONDS = env_float("PIPELINE_BACKOFF_MAX_SECONDS", 300)
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+if not PIPELINE_HEARTBEAT_SECONDS < PIPELINE_LEASE_SECONDS:
+    raise ImproperlyConfigured("PIPELINE_HEARTBEAT_SECONDS must be shorter than PIPELINE_LEASE_SECONDS")
+if not PIPELINE_BACKOFF_MAX_SECONDS < CELERY_VISIBILITY_TIMEOUT:
+    # A countdown longer than the visibility timeout makes Redis redeliver the message in a loop.
+    raise ImproperlyConfigured("PIPELINE_BACKOFF_MAX_SECONDS must be shorter than CELERY_VISIBILITY_TIMEOUT")
+
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# A broker that is down must not hang a request: sends fail fast and the reconciler re-sends.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT, "socket_connect_timeout": 3}
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -233,6 +254,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": {"task": "jobs.tasks.idempotency_purge_task", "schedule": timedelta(hours=1)},
     "storage-sweep": {"task": "jobs.tasks.storage_sweep_task", "schedule": timedelta(minutes=30)},
+    "pipeline-reconcile": {
+        "task": "jobs.tasks.pipeline_reconcile_task",
+        "schedule": timedelta(seconds=PIPELINE_RECONCILE_SECONDS),
+    },
 }
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

@@ -5,10 +5,24 @@ from __future__ import annotations
 import structlog
 from celery import shared_task
 
+from jobs.pipeline import pipeline_reconcile, step_execute
 from registry.services.housekeeping import storage_sweep
 from registry.services.idempotency import idempotency_purge
 
 log = structlog.get_logger(__name__)
+
+
+@shared_task(acks_late=True)
+def step_run_task(step_id: int) -> str:
+    """Run one pipeline step. Safe to deliver any number of times: the step's lease decides who
+    runs it, and a finished step is never run again."""
+    return step_execute(step_id)
+
+
+@shared_task(acks_late=True)
+def pipeline_reconcile_task() -> dict[str, int]:
+    """Requeue steps whose worker died and send steps that were never sent (beat)."""
+    return pipeline_reconcile()
 
 
 @shared_task(acks_late=True)

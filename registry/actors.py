@@ -23,10 +23,16 @@ class Actor:
     roles: Mapping[int, str] = field(default_factory=dict)
     is_reviewer: bool = False
     is_steward: bool = False
+    system: str = ""  # the name of a system actor (the check pipeline), which has no user
 
     @classmethod
     def anonymous(cls) -> Actor:
         return cls(user=None)
+
+    @classmethod
+    def of_system(cls, name: str) -> Actor:
+        """The registry itself acting (the pipeline moving a version): audited under `name`."""
+        return cls(user=None, system=name)
 
     @classmethod
     def for_user(cls, user: User) -> Actor:
@@ -94,7 +100,7 @@ class Actor:
     @property
     def label(self) -> str:
         if self.user is None:
-            return "anonymous"
+            return self.system or "anonymous"
         if self.token is not None:
             return f"{self.user.username} (token ocr_{self.token.lookup}…)"
         return self.user.username

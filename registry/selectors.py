@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 
+from jobs.models import PipelineRun, Step
 from registry.actors import Actor
 from registry.models import ApiToken, Artifact, AuditEvent, LineageEdge, Membership, Organization, Version
 
@@ -105,7 +108,20 @@ def version_list(
 
 def version_lookup(*, actor: Actor) -> QuerySet[Version]:
     """Visible versions in every state (a deleted draft stays readable by id), ready to render."""
-    return Version.objects.visible_to(actor).select_related("artifact__organization", "created_by")
+    return Version.objects.visible_to(actor).select_related("artifact__organization", "created_by", "pipeline")
+
+
+def pipeline_get(*, version: Version) -> PipelineRun:
+    """The check pipeline of a version the caller already found through `visible_to`."""
+    run = PipelineRun.objects.filter(version=version).select_related("version").prefetch_related("steps").first()
+    if run is None:
+        raise Http404("this version has no checks yet: they start when it is finalized")
+    return run
+
+
+def step_get(*, version: Version, name: str) -> Step:
+    """A step of a version the caller already found through `visible_to`."""
+    return get_object_or_404(Step, run__version=version, name=name)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import cache
 from urllib.parse import quote
@@ -145,13 +145,23 @@ def multipart_abort(key: str, upload_id: str) -> None:
     s3().abort_multipart_upload(Bucket=settings.S3_BUCKET, Key=key, UploadId=upload_id)
 
 
-def object_digest(key: str) -> tuple[int, str]:
-    """Size and sha256 of a stored object, in one streaming pass (memory stays at one chunk)."""
+def object_chunks(key: str, chunk: int = READ_CHUNK) -> Iterator[bytes]:
+    """A stored object's bytes in order, one chunk in memory at a time."""
     body = s3().get_object(Bucket=settings.S3_BUCKET, Key=key)["Body"]
+    try:
+        yield from body.iter_chunks(chunk)
+    finally:
+        body.close()
+
+
+def object_digest(key: str, progress: Callable[[int], None] | None = None) -> tuple[int, str]:
+    """Size and sha256 of a stored object in one streaming pass; `progress` gets the bytes read so far."""
     digest, size = hashlib.sha256(), 0
-    for chunk in body.iter_chunks(READ_CHUNK):
+    for chunk in object_chunks(key):
         digest.update(chunk)
         size += len(chunk)
+        if progress is not None:
+            progress(size)
     return size, digest.hexdigest()
 
 

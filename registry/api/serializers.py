@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from jobs.models import PipelineRun, Step
 from registry.models import (
     ApiToken,
     Artifact,
@@ -184,6 +186,7 @@ class VersionOut(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     artifact = ArtifactRefOut()
     created_by = serializers.CharField(source="created_by.username")
+    checks = serializers.SerializerMethodField(help_text="The check pipeline's status; details at checks/.")
 
     class Meta:
         model = Version
@@ -199,9 +202,15 @@ class VersionOut(serializers.ModelSerializer):
             "readme",
             "compute",
             "manifest_sha256",
+            "checks",
             "created_by",
             "created_at",
         ]
+
+    def get_checks(self, version: Version) -> str | None:
+        """running, passed, failed or errored; null before finalize."""
+        run = getattr(version, "pipeline", None)
+        return run.status if run is not None else None
 
 
 class ComputeIn(StrictSerializer):
@@ -348,3 +357,63 @@ class BlobOut(serializers.Serializer):
     sha256 = serializers.CharField()
     size = serializers.IntegerField()
     status = serializers.CharField()
+
+
+# The check pipeline
+
+
+class ProgressOut(serializers.Serializer):
+    done = serializers.IntegerField(source="progress_done")
+    total = serializers.IntegerField(source="progress_total")
+    unit = serializers.CharField(source="progress_unit")
+
+
+class ReasonOut(serializers.Serializer):
+    path = serializers.CharField(help_text="The file it concerns, empty for the version as a whole.")
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class StepOut(serializers.ModelSerializer):
+    progress = ProgressOut(source="*")
+    duration = serializers.FloatField(allow_null=True, help_text="Seconds, once finished.")
+    reasons = ReasonOut(many=True)
+    details = serializers.JSONField(help_text="The evidence a reviewer reads.")
+
+    class Meta:
+        model = Step
+        fields = [
+            "name",
+            "queue",
+            "status",
+            "attempts",
+            "progress",
+            "summary",
+            "reasons",
+            "details",
+            "last_error",
+            "started_at",
+            "finished_at",
+            "duration",
+        ]
+
+
+class FailingReasonOut(ReasonOut):
+    step = serializers.CharField()
+
+
+class PipelineOut(serializers.Serializer):
+    status = serializers.CharField(help_text="running, passed, failed or errored.")
+    version_state = serializers.CharField(source="version.state")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    reasons = serializers.SerializerMethodField(help_text="Every failing reason of every step.")
+    steps = StepOut(many=True)
+
+    @extend_schema_field(FailingReasonOut(many=True))
+    def get_reasons(self, run: PipelineRun) -> list[dict[str, str]]:
+        return [{"step": step.name, **reason} for step in run.steps.all() for reason in step.reasons]
+
+
+class RerunIn(StrictSerializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why it is re-run; kept in the audit log.")

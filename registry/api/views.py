@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs import pipeline
 from registry import selectors, storage
 from registry.actors import Actor
 from registry.api import serializers as s
@@ -252,6 +253,8 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         "files": PUBLIC_READ,
         "declare_files": write(Capability.PUSH),
         "finalize": write(Capability.PUSH),
+        "checks": PUBLIC_READ,
+        "checks_rerun": MEMBER_READ,  # stewards only: the service refuses everyone else
     }
 
     def get_queryset(self) -> QuerySet[Version]:
@@ -308,6 +311,22 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         """Freeze the draft's verified files and submit it."""
         version = uploads.version_finalize(actor=self.actor, version=self.get_object())
         return Response(s.VersionOut(version).data)
+
+    @extend_schema(responses={200: s.PipelineOut})
+    @action(detail=True, methods=["get"])
+    def checks(self, request: Request, version_id: str) -> Response:
+        """The check pipeline: each step's status, progress while it runs, summary, every reason
+        found and the evidence for reviewers. 404 for a draft (nothing is checked before finalize)."""
+        run = selectors.pipeline_get(version=self.get_object())
+        return Response(s.PipelineOut(run).data)
+
+    @extend_schema(request=s.RerunIn, responses={200: s.StepOut})
+    @action(detail=True, methods=["post"], url_path=r"checks/(?P<step_name>[a-z_]+)/rerun", url_name="checks-rerun")
+    def checks_rerun(self, request: Request, version_id: str, step_name: str) -> Response:
+        """Re-run an errored check from scratch (stewards; the reason is audited)."""
+        data = _validated(s.RerunIn, request.data)
+        step = selectors.step_get(version=self.get_object(), name=step_name)
+        return Response(s.StepOut(pipeline.step_rerun(actor=self.actor, step=step, reason=data["reason"])).data)
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, version_id: str) -> Response:

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from jobs.pipeline import run_create
 from registry import storage
 from registry.actors import Actor
 from registry.errors import Conflict, DigestMismatch, InvalidTransition, QuotaExceeded
@@ -272,7 +273,8 @@ def manifest_digest(files: list[VersionFile]) -> str:
 
 @transaction.atomic(durable=True)
 def version_finalize(*, actor: Actor, version: Version) -> Version:
-    """Freeze a draft's files: all verified, manifest digest recorded, state `submitted`."""
+    """Freeze a draft's files (all verified, manifest digest recorded), move it to `submitted` and
+    create its check pipeline in the same transaction."""
     actor.require(version.artifact.organization, Capability.PUSH)
     version = Version.objects.select_for_update().select_related("artifact__organization").get(pk=version.pk)
     if version.state != Version.State.DRAFT:
@@ -286,6 +288,7 @@ def version_finalize(*, actor: Actor, version: Version) -> Version:
     version.manifest_sha256 = manifest_digest(files)
     version.save(update_fields=["manifest_sha256"])
     version.transition(Version.State.SUBMITTED)
+    run_create(version)  # its steps are sent after this transaction commits
     audit_record(
         actor=actor,
         action="version.finalized",

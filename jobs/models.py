@@ -1,0 +1,81 @@
+"""The check pipeline's rows: a run per version and its steps. The database is the source of
+truth for what must run and what happened; Celery only delivers `run_step(step_id)` messages."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.db import models
+from django.utils import timezone
+
+from registry.models import Version
+
+
+class PipelineRun(models.Model):
+    """The checks of one version, created in `finalize`'s transaction."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"  # some step is not finished
+        PASSED = "passed"  # every step passed → in_review
+        FAILED = "failed"  # every step finished, some failed → changes_requested
+        ERRORED = "errored"  # some step exhausted its attempts; a steward may re-run it
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    version = models.OneToOneField(Version, on_delete=models.CASCADE, related_name="pipeline")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"pipeline of {self.version_id} ({self.status})"
+
+
+class Step(models.Model):
+    """One check of a run. Claimed by a compare-and-swap on (status, lease) so one worker at a
+    time runs it; its result is written only by the lease holder, so it is written once."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        PASSED = "passed"
+        FAILED = "failed"  # the check found problems with the version (see `reasons`)
+        ERRORED = "errored"  # infrastructure kept failing until the attempt cap
+
+    FINISHED: ClassVar[frozenset[str]] = frozenset({Status.PASSED, Status.FAILED, Status.ERRORED})
+
+    run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=32)
+    queue = models.CharField(max_length=16, default="default")
+    position = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # Delivery: when the last message was sent, and when the step may next be tried (backoff).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True)
+    # The lease of the worker running it: renewed by its heartbeat, taken over once expired.
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    progress_done = models.BigIntegerField(default=0)
+    progress_total = models.BigIntegerField(default=0)
+    progress_unit = models.CharField(max_length=12, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+    details = models.JSONField(default=dict, blank=True, help_text="Evidence for reviewers.")
+    reasons = models.JSONField(default=list, blank=True, help_text="Every problem found: path, code, message.")
+    last_error = models.TextField(blank=True, help_text="The last infrastructure error, when retried.")
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint(fields=["run", "name"], name="step_name_unique")]
+        ordering: ClassVar = ["run", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

@@ -1,0 +1,376 @@
+"""The check pipeline: runs created with `finalize`, steps claimed by lease, results written once,
+the version's outcome settled when the last step finishes, and a reconciler for lost work.
+
+The database is the source of truth. A Celery message only says "try step N"; whoever wins the
+compare-and-swap claim runs it, and only the lease holder may write its result, so redelivered or
+duplicated messages do nothing. Everything that could be lost (a message never sent because Redis
+was down, a worker killed mid-step) is found again from the rows by `pipeline_reconcile`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import traceback
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from jobs.checks import QUEUES, STEPS_BY_KIND, check_for
+from jobs.checks.base import CheckContext
+from jobs.models import PipelineRun, Step
+from registry.actors import Actor
+from registry.errors import Forbidden, InvalidTransition, StaleState
+from registry.models import Version
+from registry.services.audit import audit_record
+
+log = structlog.get_logger(__name__)
+
+PIPELINE = Actor.of_system("pipeline")
+
+
+class LeaseLost(Exception):
+    """Another worker took the step over (our lease expired): stop and write nothing."""
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+def run_create(version: Version) -> PipelineRun:
+    """A run with the kind's queued steps, in the caller's (finalize's) transaction; the steps are
+    sent once it commits. If sending fails, the rows are still there for the reconciler."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("run_create must run inside the transaction that finalizes the version")
+    run = PipelineRun.objects.create(version=version)
+    names = STEPS_BY_KIND[version.artifact.kind]
+    steps = Step.objects.bulk_create(
+        Step(run=run, name=name, queue=QUEUES[name], position=i) for i, name in enumerate(names)
+    )
+    ids = [step.pk for step in steps]
+    transaction.on_commit(lambda: steps_dispatch(ids))
+    return run
+
+
+def steps_dispatch(step_ids: Iterable[int]) -> int:
+    """Send one message per queued step. A broker error stops sending (each attempt would wait
+    for the same timeout) and leaves `dispatched_at` unset, which the reconciler picks up."""
+    from jobs.tasks import step_run_task
+
+    sent = 0
+    for step in Step.objects.filter(pk__in=list(step_ids), status=Step.Status.QUEUED).order_by("pk"):
+        try:
+            step_run_task.apply_async(args=[step.pk], queue=step.queue, retry=False)
+        except Exception as exc:  # kombu/redis raise several types for "broker unreachable"
+            log.warning("pipeline.dispatch_deferred", step_id=step.pk, step=step.name, error=str(exc))
+            break
+        Step.objects.filter(pk=step.pk, status=Step.Status.QUEUED).update(dispatched_at=timezone.now())
+        sent += 1
+    return sent
+
+
+def step_claim(step_id: int) -> tuple[Step, uuid.UUID] | None:
+    """Take the step's lease if it is queued and due, or running under an expired lease.
+    Returns None when someone else holds it, it is finished, or its attempts are used up."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    due = Q(status=Step.Status.QUEUED) & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+    abandoned = Q(status=Step.Status.RUNNING, lease_expires_at__lt=now)
+    claimed = Step.objects.filter(due | abandoned, pk=step_id, attempts__lt=settings.PIPELINE_MAX_ATTEMPTS).update(
+        status=Step.Status.RUNNING,
+        lease_token=token,
+        lease_expires_at=now + _seconds(settings.PIPELINE_LEASE_SECONDS),
+        heartbeat_at=now,
+        started_at=now,
+        finished_at=None,
+        attempts=F("attempts") + 1,
+    )
+    if claimed != 1:
+        return None
+    step = Step.objects.select_related("run__version__artifact__organization").get(pk=step_id)
+    version = step.run.version
+    if version.state == Version.State.SUBMITTED:
+        with contextlib.suppress(StaleState):  # a parallel step moved it first
+            version.transition(Version.State.CHECKING)
+    return step, token
+
+
+class Heartbeat(threading.Thread):
+    """Renews the lease and writes the latest progress every heartbeat while a check runs.
+    When the lease turns out to be someone else's, `lost` is set and the check is stopped at its
+    next progress report."""
+
+    def __init__(self, step: Step, token: uuid.UUID) -> None:
+        super().__init__(name=f"heartbeat-{step.pk}", daemon=True)
+        self.step_id, self.token = step.pk, token
+        self.progress: tuple[int, int, str] | None = None
+        self.lost = threading.Event()
+        self._halt = threading.Event()
+
+    def report(self, done: int, total: int, unit: str) -> None:
+        self.progress = (done, total, unit)
+        if self.lost.is_set():
+            raise LeaseLost(f"step {self.step_id}: lease taken over")
+
+    def beat(self) -> None:
+        now = timezone.now()
+        fields: dict[str, Any] = {
+            "lease_expires_at": now + _seconds(settings.PIPELINE_LEASE_SECONDS),
+            "heartbeat_at": now,
+        }
+        if self.progress is not None:
+            fields["progress_done"], fields["progress_total"], fields["progress_unit"] = self.progress
+        if not Step.objects.filter(pk=self.step_id, lease_token=self.token).update(**fields):
+            self.lost.set()
+
+    def run(self) -> None:
+        try:
+            while not self._halt.wait(settings.PIPELINE_HEARTBEAT_SECONDS):
+                try:
+                    self.beat()
+                except Exception as exc:  # a DB hiccup: the next beat tries again before the lease ends
+                    log.warning("pipeline.heartbeat_failed", step_id=self.step_id, error=str(exc))
+                    close_old_connections()
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def step_execute(step_id: int) -> str:
+    """Claim, run and record one step; returns what happened (for logs and tests)."""
+    claim = step_claim(step_id)
+    if claim is None:
+        log.info("pipeline.step_not_claimed", step_id=step_id)
+        return "not_claimed"
+    step, token = claim
+    structlog.contextvars.bind_contextvars(step_id=step.pk, step=step.name, version=str(step.run.version.public_id))
+    log.info("pipeline.step_started", attempt=step.attempts)
+    heartbeat = Heartbeat(step, token)
+    heartbeat.start()
+    ctx = CheckContext(version=step.run.version, files=[])
+    error: Exception | None = None
+    try:
+        ctx = CheckContext.for_version(step.run.version)
+        ctx.on_progress = heartbeat.report
+        check_for(step.name)(ctx)
+    except LeaseLost:
+        pass
+    except Exception as exc:
+        error = exc
+    finally:
+        heartbeat.stop()
+    if heartbeat.lost.is_set():
+        log.warning("pipeline.lease_lost")
+        return "lease_lost"
+    if error is not None:
+        return step_retry(step, token, error)
+    if heartbeat.progress is not None:
+        step.progress_done, step.progress_total, step.progress_unit = heartbeat.progress
+    return step_finish(step, token, ctx)
+
+
+@transaction.atomic(durable=True)
+def step_finish(step: Step, token: uuid.UUID, ctx: CheckContext) -> str:
+    """Write the result once: only while our lease is the step's lease."""
+    status = Step.Status.PASSED if ctx.passed else Step.Status.FAILED
+    summary = ctx.summary or ("passed" if ctx.passed else f"{len(ctx.reasons)} problem(s)")
+    written = Step.objects.filter(pk=step.pk, lease_token=token, status=Step.Status.RUNNING).update(
+        status=status,
+        finished_at=timezone.now(),
+        lease_token=None,
+        lease_expires_at=None,
+        summary=summary[:500],
+        details=ctx.details,
+        reasons=[reason.as_dict() for reason in ctx.reasons],
+        progress_done=step.progress_done,
+        progress_total=step.progress_total,
+        progress_unit=step.progress_unit,
+    )
+    if not written:
+        log.warning("pipeline.lease_lost")
+        return "lease_lost"
+    version = step.run.version
+    audit_record(
+        actor=PIPELINE,
+        action=f"check.{status}",
+        target=version,
+        organization=version.artifact.organization,
+        data={"step": step.name, "attempt": step.attempts, "reasons": [str(r) for r in ctx.reasons][:50]},
+    )
+    log.info("pipeline.step_finished", status=status, reasons=len(ctx.reasons), summary=summary)
+    run_settle(step.run_id)
+    return status
+
+
+def _backoff(attempt: int) -> float:
+    base = settings.PIPELINE_BACKOFF_SECONDS * 2 ** max(attempt - 1, 0)
+    return min(base, settings.PIPELINE_BACKOFF_MAX_SECONDS) * random.uniform(0.8, 1.2)  # noqa: S311
+
+
+def step_retry(step: Step, token: uuid.UUID, exc: BaseException) -> str:
+    """An infrastructure error: queue the step again after a backoff, or mark it `errored` once its
+    attempts are used up. Never a failure of the version."""
+    error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+    if step.attempts >= settings.PIPELINE_MAX_ATTEMPTS:
+        log.error("pipeline.step_errored", attempts=step.attempts, error=error)
+        step_error(step.pk, Q(lease_token=token), error)
+        return Step.Status.ERRORED
+    delay = _backoff(step.attempts)
+    log.warning("pipeline.step_retry", attempts=step.attempts, delay=round(delay, 2), error=error)
+    with transaction.atomic():
+        requeued = Step.objects.filter(pk=step.pk, lease_token=token).update(
+            status=Step.Status.QUEUED,
+            lease_token=None,
+            lease_expires_at=None,
+            not_before=timezone.now() + _seconds(delay),
+            dispatched_at=timezone.now(),
+            last_error=error,
+        )
+        if requeued:
+            transaction.on_commit(lambda: _send_later(step, delay))
+    return "retry"
+
+
+def _send_later(step: Step, delay: float) -> None:
+    from jobs.tasks import step_run_task
+
+    try:
+        step_run_task.apply_async(args=[step.pk], queue=step.queue, countdown=delay, retry=False)
+    except Exception as exc:
+        Step.objects.filter(pk=step.pk, status=Step.Status.QUEUED).update(dispatched_at=None)
+        log.warning("pipeline.dispatch_deferred", step_id=step.pk, error=str(exc))
+
+
+@transaction.atomic(durable=True)
+def step_error(step_id: int, condition: Q, error: str) -> bool:
+    """Give up on a step (attempts exhausted): `errored`, visible, re-runnable by a steward."""
+    step = Step.objects.select_related("run__version__artifact__organization").get(pk=step_id)
+    done = Step.objects.filter(condition, pk=step_id).exclude(status__in=Step.FINISHED)
+    if not done.update(
+        status=Step.Status.ERRORED,
+        finished_at=timezone.now(),
+        lease_token=None,
+        lease_expires_at=None,
+        last_error=error,
+        summary=f"gave up after {step.attempts} attempts: {error.splitlines()[-1] if error else 'no error'}"[:500],
+    ):
+        return False
+    version = step.run.version
+    audit_record(
+        actor=PIPELINE,
+        action="check.errored",
+        target=version,
+        organization=version.artifact.organization,
+        data={"step": step.name, "attempts": step.attempts, "error": error[:500]},
+    )
+    run_settle(step.run_id)
+    return True
+
+
+def run_settle(run_id: int) -> str:
+    """When every step of the run is finished, decide the version: all passed → in_review; any
+    failed → changes_requested with every reason; any errored → the version stays `checking`.
+    The run row lock serializes the last two steps finishing at once."""
+    run = PipelineRun.objects.select_for_update().select_related("version__artifact__organization").get(pk=run_id)
+    steps = list(run.steps.all())
+    if any(step.status not in Step.FINISHED for step in steps) or run.status != PipelineRun.Status.RUNNING:
+        return run.status
+    statuses = {step.status for step in steps}
+    if Step.Status.ERRORED in statuses:
+        outcome, state = PipelineRun.Status.ERRORED, None
+    elif Step.Status.FAILED in statuses:
+        outcome, state = PipelineRun.Status.FAILED, Version.State.CHANGES_REQUESTED
+    else:
+        outcome, state = PipelineRun.Status.PASSED, Version.State.IN_REVIEW
+    run.status, run.finished_at = outcome, timezone.now()
+    run.save(update_fields=["status", "finished_at"])
+    version = run.version
+    reasons = [
+        f"{step.name}: {reason['path'] + ': ' if reason['path'] else ''}{reason['message']}"
+        for step in steps
+        for reason in step.reasons
+    ]
+    if state is not None:
+        version.transition(state)
+        audit_record(
+            actor=PIPELINE,
+            action=f"version.{state}",
+            target=version,
+            organization=version.artifact.organization,
+            data={"reasons": reasons[:100]},
+        )
+    log.info("pipeline.run_settled", run=str(run.public_id), outcome=outcome, reasons=len(reasons))
+    return outcome
+
+
+def pipeline_reconcile() -> dict[str, int]:
+    """Find lost work: steps whose worker stopped heartbeating go back to the queue (or become
+    `errored` when their attempts are used up), and queued steps that are due but were never sent,
+    or were sent long ago, are sent again."""
+    now = timezone.now()
+    requeued = errored = 0
+    for step in Step.objects.filter(status=Step.Status.RUNNING, lease_expires_at__lt=now):
+        stale = Q(status=Step.Status.RUNNING, lease_token=step.lease_token)
+        if step.attempts >= settings.PIPELINE_MAX_ATTEMPTS:
+            errored += step_error(step.pk, stale, "the worker stopped heartbeating on the last attempt")
+            continue
+        requeued += Step.objects.filter(stale, pk=step.pk).update(
+            status=Step.Status.QUEUED,
+            lease_token=None,
+            lease_expires_at=None,
+            dispatched_at=None,
+            last_error="the worker stopped heartbeating (killed or lost); requeued",
+        )
+    unsent = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - _seconds(settings.PIPELINE_REDISPATCH_SECONDS))
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+    pending = list(Step.objects.filter(unsent & due, status=Step.Status.QUEUED).values_list("pk", flat=True))
+    sent = steps_dispatch(pending) if pending else 0
+    counts = {"requeued": requeued, "errored": errored, "sent": sent, "unsent": len(pending) - sent}
+    if any(counts.values()):
+        log.info("pipeline.reconciled", **counts)
+    return counts
+
+
+@transaction.atomic(durable=True)
+def step_rerun(*, actor: Actor, step: Step, reason: str) -> Step:
+    """A steward runs an `errored` step again from scratch (attempts reset), with a reason."""
+    if not actor.is_steward:
+        raise Forbidden("only a steward can re-run a check")
+    step = Step.objects.select_for_update().select_related("run__version__artifact__organization").get(pk=step.pk)
+    if step.status != Step.Status.ERRORED:
+        raise InvalidTransition(f"check {step.name} is {step.status}; only an errored check is re-run", field="step")
+    Step.objects.filter(pk=step.pk).update(
+        status=Step.Status.QUEUED,
+        attempts=0,
+        not_before=None,
+        dispatched_at=None,
+        finished_at=None,
+        summary="",
+        details={},
+        reasons=[],
+        progress_done=0,
+        progress_total=0,
+    )
+    PipelineRun.objects.filter(pk=step.run_id).update(status=PipelineRun.Status.RUNNING, finished_at=None)
+    version = step.run.version
+    audit_record(
+        actor=actor,
+        action="check.rerun",
+        target=version,
+        organization=version.artifact.organization,
+        data={"step": step.name, "reason": reason},
+    )
+    transaction.on_commit(lambda: steps_dispatch([step.pk]))
+    step.refresh_from_db()
+    return step
