@@ -36,5 +36,6 @@ migrate: $(STAMP) ## apply migrations to the configured database
 	$(PY) manage.py migrate
 
 bench: $(STAMP) ## run the benchmarks under bench/ (api_list needs the local Postgres)
-	$(PY) bench/api_list.py
-	$(PY) bench/ingest.py
+	$(PY) -m bench.api_list
+	$(PY) -m bench.ingest
+	$(PY) -m bench.checks

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import resource
 import shutil
 import signal
@@ -28,38 +27,11 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.stack import peak_rss_mb, start_stack
+
 SIZE = int(os.environ.get("BENCH_SIZE_MIB", "2048")) * 1024 * 1024
 CHUNK = 8 * 1024 * 1024
 WORKERS = 4
-
-
-def start_stack(var: Path) -> tuple[subprocess.Popen, str, str, int]:
-    from consortium.embedded import S3Ports, free_port_block
-
-    base = free_port_block(2 + S3Ports.SIZE)
-    command = [
-        sys.executable,
-        "-m",
-        "consortium.devstack",
-        f"--var-dir={var}",
-        f"--port={base}",
-        f"--redis-port={base + 1}",
-        f"--s3-port={base + 2}",
-    ]
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-    output = ""
-    while "Press Ctrl-C" not in output:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            raise SystemExit(f"the stack did not start:\n{output}")
-        output += line
-    token = re.search(r"^\s+(ocr_\S+)$", output, re.MULTILINE).group(1)
-    return process, f"http://127.0.0.1:{base}", token, base + 2
 
 
 def make_file(path: Path) -> None:
@@ -99,22 +71,6 @@ def baseline(path: Path, var: Path, s3_port: int) -> float:
     return elapsed
 
 
-def web_worker_peak_rss_mb(stack_pid: int) -> float:
-    """The largest peak RSS (VmHWM) among the stack's gunicorn processes."""
-    peaks = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        if b"gunicorn" in cmdline and os.getpgid(int(entry.name)) == stack_pid:
-            peaks.append(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024)
-    return max(peaks)
-
-
 def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     stack, url, token, s3_port = start_stack(scratch / "var")
@@ -150,7 +106,7 @@ def main() -> int:
         if pushed.returncode != 0:
             raise SystemExit(f"push failed:\n{pushed.stderr}")
         cli_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        web_rss = web_worker_peak_rss_mb(stack.pid)
+        web_rss = peak_rss_mb(stack.pid, b"gunicorn")
     finally:
         os.killpg(stack.pid, signal.SIGINT)
         stack.wait(60)

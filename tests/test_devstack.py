@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from consortium.embedded import S3Ports, free_port_block
+from tests.corpus.models import clean_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.stack
@@ -94,6 +95,27 @@ def call(url: str, token: str | None = None, body: dict | None = None) -> tuple[
         return response.status, json.loads(response.read())
 
 
+def push_dir(directory: Path, files: dict[str, bytes], artifact: str) -> Path:
+    for path, data in files.items():
+        (directory / path).parent.mkdir(parents=True, exist_ok=True)
+        (directory / path).write_bytes(data)
+    (directory / "consortium.yaml").write_text(
+        f"organization: aurora\nartifact: {artifact}\nkind: checkpoint\nversion: 1.0.0\nlicense: Apache-2.0\n"
+    )
+    return directory
+
+
+def cli(url: str, token: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "consortium_cli.main", "--json", "-q", "--url", url, *args],
+        env={**os.environ, "CONSORTIUM_TOKEN": token, "XDG_CONFIG_HOME": str(tmp_path / "cfg")},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
 def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     stack = Stack(tmp_path / "var")
     try:
@@ -109,48 +131,30 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
         )
         assert (status, created["slug"]) == (201, "smoke")
         assert "beat" in (tmp_path / "var" / "log" / "beat.log").read_text()
-        # The CLI pushes to it as a pipeline would: bytes straight to the stack's S3, then finalize.
-        ckpt = tmp_path / "ckpt"
-        ckpt.mkdir()
-        (ckpt / "model.safetensors").write_bytes(os.urandom(4096))
-        (ckpt / "config.json").write_text('{"model_type": "llama"}')
-        (ckpt / "consortium.yaml").write_text(
-            "organization: aurora\nartifact: tiny\nkind: checkpoint\nversion: 1.0.0\nlicense: Apache-2.0\n"
-        )
-        pushed = subprocess.run(
-            [sys.executable, "-m", "consortium_cli.main", "--json", "-q", "--url", stack.url, "push", str(ckpt)],
-            env={**os.environ, "CONSORTIUM_TOKEN": token, "XDG_CONFIG_HOME": str(tmp_path / "cfg")},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        # The CLI pushes to it as a pipeline would, and waits for the checks on the real worker.
+        clean = push_dir(tmp_path / "clean", clean_checkpoint(), "tiny")
+        pushed = cli(stack.url, token, tmp_path, "push", str(clean))
         assert pushed.returncode == 0, pushed.stderr
         version = json.loads(pushed.stdout)
         assert version["state"] == "submitted"
-        # No checks run yet (the pipeline is its own issue), so `wait` reports no verdict: exit 2.
-        waited = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "consortium_cli.main",
-                "--json",
-                "--url",
-                stack.url,
-                "wait",
-                version["id"],
-                "--timeout",
-                "1",
-                "--interval",
-                "0.5",
-            ],
-            env={**os.environ, "CONSORTIUM_TOKEN": token},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        waited = cli(stack.url, token, tmp_path, "wait", version["id"], "--for", "checks", "--interval", "0.2")
+        result = json.loads(waited.stdout)
+        assert (waited.returncode, result["state"]) == (0, "in_review"), waited.stdout
+        assert {s["name"]: s["status"] for s in result["checks"]["steps"]} == dict.fromkeys(
+            ("integrity", "safety", "format", "license", "metadata"), "passed"
         )
-        assert (waited.returncode, json.loads(waited.stdout)["state"]) == (2, "submitted")
+        disguised = clean_checkpoint()
+        disguised["model.safetensors"] = b"cos\nsystem\n(S'true'\ntR."
+        bad = push_dir(tmp_path / "bad", disguised, "disguised")
+        assert cli(stack.url, token, tmp_path, "push", str(bad)).returncode == 0
+        waited = cli(
+            stack.url, token, tmp_path, "wait", "aurora/disguised@latest", "--for", "checks", "--interval", "0.2"
+        )
+        result = json.loads(waited.stdout)
+        assert (waited.returncode, result["state"]) == (1, "changes_requested")
+        assert any(
+            r["path"] == "model.safetensors" and "os.system" in r["message"] for r in result["checks"]["reasons"]
+        ), result["checks"]["reasons"]
     finally:
         left = stack.ctrl_c()
     assert left == [], f"processes left after Ctrl-C: {left}"
@@ -161,7 +165,7 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
         assert "ocr_" not in output, "a second start does not re-seed or print a token"
         assert "aurora-owner" in output
         status, found = call(f"{again.url}/api/v1/artifacts/?org=aurora", token)
-        assert sorted(a["slug"] for a in found["results"]) == ["smoke", "tiny"], "the data survived the restart"
+        assert sorted(a["slug"] for a in found["results"]) == ["disguised", "smoke", "tiny"], "the data survived"
     finally:
         left = again.ctrl_c()
     assert left == []

@@ -2,8 +2,9 @@
 
     consortium login                      check a token and keep it in ~/.config/consortium (mode 0600)
     consortium push DIR                   hash, upload what the registry lacks, finalize (resumable)
-    consortium status VERSION             a version's state
+    consortium status VERSION             a version's state and its checks (progress, reasons)
     consortium wait VERSION               block until a verdict: exit 0 approved/published, 1 refused, 2 error
+                                          (--for checks: 0 checks passed, 1 changes requested, 2 errored)
     consortium ls [ORG[/NAME]]            artifacts, or the versions of one
     consortium show REF                   one version (REF: org/name@1.0, org/name@latest or an id)
     consortium pull REF DIR               download a version's files and check every sha256
@@ -91,31 +92,84 @@ def cmd_push(args: argparse.Namespace, api: Api) -> int:
     return 0
 
 
+def _checks(api: Api, version: dict[str, Any]) -> dict[str, Any] | None:
+    """The version's check pipeline, or None before it is finalized."""
+    try:
+        return api.get(f"/versions/{version['id']}/checks/")
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _step_line(step: dict[str, Any]) -> str:
+    progress = step["progress"]
+    line = f"  {step['name']:<10} {step['status']:<8}"
+    if step["status"] == "running" and progress["total"]:
+        line += f" {100 * progress['done'] / progress['total']:5.1f}% of {progress['total']} {progress['unit']}"
+    elif step["duration"] is not None:
+        line += f" {step['duration']:.1f} s"
+    if step["summary"]:
+        line += f"  {step['summary']}"
+    if step["status"] in ("queued", "errored") and step["last_error"]:
+        line += f"  (last error: {step['last_error'].splitlines()[-1][:200]})"
+    return line
+
+
+def _checks_text(checks: dict[str, Any] | None) -> str:
+    if checks is None:
+        return "checks: not started (the version is not finalized)"
+    lines = [f"checks: {checks['status']}", *(_step_line(step) for step in checks["steps"])]
+    if checks["reasons"]:
+        lines.append("reasons:")
+        lines += [f"  {r['step']}: {r['path'] + ': ' if r['path'] else ''}{r['message']}" for r in checks["reasons"]]
+    return "\n".join(lines)
+
+
 def cmd_status(args: argparse.Namespace, api: Api) -> int:
     version = refs.version_of(api, args.version)
+    checks = _checks(api, version)
+    a = version["artifact"]
     _emit(
         args,
-        version,
-        f"{version['artifact']['organization']}/{version['artifact']['slug']} {version['number']}: {version['state']}",
+        {**version, "checks": checks},
+        f"{a['organization']}/{a['slug']} {version['number']}: {version['state']}\n{_checks_text(checks)}",
     )
     return 0
 
 
+def _verdict(version: dict[str, Any], checks: dict[str, Any] | None, until: str) -> int | None:
+    """0 accepted, 1 refused, 2 stuck on an errored check; None while undecided."""
+    if version["state"] in REFUSED:
+        return 1
+    if version["state"] in APPROVED or (until == "checks" and version["state"] == "in_review"):
+        return 0
+    if checks is not None and checks["status"] == "errored":
+        return 2
+    return None
+
+
 def cmd_wait(args: argparse.Namespace, api: Api) -> int:
     deadline = time.monotonic() + args.timeout
+    reported: dict[str, str] = {}
     while True:
         version = refs.version_of(api, args.version)
-        if version["state"] in APPROVED | REFUSED or time.monotonic() > deadline:
+        checks = _checks(api, version)
+        for step in checks["steps"] if checks and not (args.quiet or args.json) else []:
+            if reported.get(step["name"]) != step["status"] and step["status"] != "queued":
+                err.print(_step_line(step))
+                reported[step["name"]] = step["status"]
+        verdict = _verdict(version, checks, args.until)
+        if verdict is not None or time.monotonic() > deadline:
             break
         time.sleep(args.interval)
-    state = version["state"]
-    _emit(args, version, f"{version['number']}: {state}")
-    if state in APPROVED:
-        return 0
-    if state in REFUSED:
-        return 1
-    err.print(f"no verdict after {args.timeout:.0f} s (still {state})")
-    return 2
+    _emit(args, {**version, "checks": checks}, f"{version['number']}: {version['state']}\n{_checks_text(checks)}")
+    if verdict is None:
+        err.print(f"no verdict after {args.timeout:.0f} s (still {version['state']})")
+        return 2
+    if verdict == 2:
+        err.print("a check errored after all its attempts; a steward can re-run it")
+    return verdict
 
 
 def cmd_ls(args: argparse.Namespace, api: Api) -> int:
@@ -221,6 +275,13 @@ def parser() -> argparse.ArgumentParser:
     wait = sub.choices["wait"]
     wait.add_argument("--timeout", type=float, default=3600)
     wait.add_argument("--interval", type=float, default=5)
+    wait.add_argument(
+        "--for",
+        dest="until",
+        choices=("approval", "checks"),
+        default="approval",
+        help="what to wait for: the review's verdict (default) or the checks' (in_review counts as passed)",
+    )
     ls = sub.add_parser("ls", help="list artifacts, or versions of org/name")
     ls.add_argument("ref", nargs="?")
     show = sub.add_parser("show", help="one version with files and lineage")

@@ -1,0 +1,58 @@
+"""The embedded stack of `make run`, started in a scratch directory for a benchmark, and what the
+benchmarks read off its processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_stack(var: Path) -> tuple[subprocess.Popen, str, str, int]:
+    """(process, base URL, the seeded push token, SeaweedFS's S3 port), once the stack is ready."""
+    sys.path.insert(0, str(ROOT))
+    from consortium.embedded import S3Ports, free_port_block
+
+    base = free_port_block(2 + S3Ports.SIZE)
+    command = [
+        sys.executable,
+        "-m",
+        "consortium.devstack",
+        f"--var-dir={var}",
+        f"--port={base}",
+        f"--redis-port={base + 1}",
+        f"--s3-port={base + 2}",
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    output = ""
+    while "Press Ctrl-C" not in output:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        if not line and process.poll() is not None:
+            raise SystemExit(f"the stack did not start:\n{output}")
+        output += line
+    token = re.search(r"^\s+(ocr_\S+)$", output, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    return process, f"http://127.0.0.1:{base}", token, base + 2
+
+
+def peak_rss_mb(stack_pid: int, marker: bytes) -> float:
+    """The largest peak RSS (VmHWM) among the stack's processes whose command line has `marker`."""
+    peaks = [0.0]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            status = (entry / "status").read_text()
+            group = os.getpgid(int(entry.name))
+        except OSError:
+            continue
+        if marker in cmdline and group == stack_pid:
+            peaks.append(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024)  # type: ignore[union-attr]
+    return max(peaks)
