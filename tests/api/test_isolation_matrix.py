@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from jobs.models import PipelineRun, Step
 from registry.actors import Actor
 from registry.models import ApiToken, AuditEvent, Version
 from registry.permissions import ROLE_CAPABILITIES, Capability, token_capabilities
@@ -31,6 +32,8 @@ ROUTES_COVERED = {
     "version-lineage",
     "version-files",
     "version-finalize",
+    "version-checks",
+    "version-checks-rerun",
     "upload-parts",
     "upload-complete",
     "me",
@@ -288,3 +291,40 @@ def test_files_and_uploads_need_push_in_the_versions_org(world: World, spec: Act
     else:
         assert (parts.status_code, complete.status_code) == (200, 409)  # no part sent yet
     assert AuditEvent.objects.count() - audit_before == writes
+
+
+def with_errored_checks(world: World) -> list[Version]:
+    """Every finalized version gets a run whose integrity step errored (re-runnable by stewards)."""
+    finalized = [v for v in world.versions if v.state not in (State.DRAFT, State.DELETED)]
+    for version in finalized:
+        run = PipelineRun.objects.create(version=version, status=PipelineRun.Status.ERRORED)
+        Step.objects.create(run=run, name="integrity", status=Step.Status.ERRORED, attempts=5)
+    return finalized
+
+
+@pytest.mark.parametrize("spec", ACTORS, ids=lambda s: s.name)
+def test_checks_are_read_as_their_version_and_re_run_by_stewards_only(world: World, spec: ActorSpec) -> None:
+    checked = with_errored_checks(world)
+    client = client_for(world, spec)
+    for version in world.versions:
+        visible = world.sees_version(spec, version)
+        response = client.get(f"/api/v1/versions/{version.public_id}/checks/")
+        expected = read_status(spec, visible)
+        if expected == 200 and version not in checked:
+            expected = 404  # nothing is checked before finalize
+        assert response.status_code == expected, (version, spec.name, response.content)
+    for version in checked:
+        visible = world.sees_version(spec, version)
+        response = client.post(
+            f"/api/v1/versions/{version.public_id}/checks/integrity/rerun/", {"reason": "matrix"}, format="json"
+        )
+        if spec.username is None:
+            assert response.status_code == 401
+        elif not visible:
+            assert response.status_code == 404, (version, spec.name)
+        elif not spec.steward:
+            assert response.status_code == 403, (version, spec.name, response.content)
+        else:
+            assert response.status_code == 200, response.content
+    reruns = AuditEvent.objects.filter(action="check.rerun").count()
+    assert reruns == (len(checked) if spec.steward else 0)
