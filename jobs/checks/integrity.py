@@ -9,7 +9,11 @@ def check(ctx: CheckContext) -> None:
     total = sum(f.size for f in ctx.files)
     done = 0
     for file in ctx.files:
-        size, sha256 = file.digest(lambda n, base=done: ctx.progress(base + n, total))
+
+        def report(read: int, before: int = done) -> None:
+            ctx.progress(before + read, total)
+
+        size, sha256 = file.digest(report)
         done += file.size
         if size != file.size:
             ctx.fail("size_mismatch", f"stored size {size} bytes, manifest says {file.size}", path=file.path)
