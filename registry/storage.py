@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import cache
+from itertools import islice
 from urllib.parse import quote
 
 import boto3
@@ -82,6 +85,8 @@ MIN_PART = 8 * MiB  # S3 refuses parts under 5 MiB (but the last); 8 MiB keeps s
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 MAX_OBJECT = 5 * 1024**4  # S3's limit per object: 5 TiB
 READ_CHUNK = 8 * MiB
+READ_PART = 16 * MiB  # ranged GETs when hashing a stored object
+READ_PARALLEL = 4
 
 
 def part_size_for(size: int) -> int:
@@ -145,13 +150,24 @@ def multipart_abort(key: str, upload_id: str) -> None:
     s3().abort_multipart_upload(Bucket=settings.S3_BUCKET, Key=key, UploadId=upload_id)
 
 
-def object_chunks(key: str, chunk: int = READ_CHUNK) -> Iterator[bytes]:
-    """A stored object's bytes in order, one chunk in memory at a time."""
-    body = s3().get_object(Bucket=settings.S3_BUCKET, Key=key)["Body"]
-    try:
-        yield from body.iter_chunks(chunk)
-    finally:
-        body.close()
+def object_chunks(key: str) -> Iterator[bytes]:
+    """A stored object's bytes in order. One GET stream cannot keep sha256 busy, so up to
+    READ_PARALLEL ranged GETs are in flight; memory stays at READ_PARALLEL * READ_PART."""
+    size = s3().head_object(Bucket=settings.S3_BUCKET, Key=key)["ContentLength"]
+
+    def fetch(start: int) -> bytes:
+        end = min(start + READ_PART, size) - 1
+        return s3().get_object(Bucket=settings.S3_BUCKET, Key=key, Range=f"bytes={start}-{end}")["Body"].read()
+
+    starts = iter(range(0, size, READ_PART))
+    with ThreadPoolExecutor(READ_PARALLEL, thread_name_prefix="s3-read") as pool:
+        pending = deque(pool.submit(fetch, start) for start in islice(starts, READ_PARALLEL))
+        while pending:
+            data = pending.popleft().result()
+            following = next(starts, None)
+            if following is not None:
+                pending.append(pool.submit(fetch, following))
+            yield data
 
 
 def object_digest(key: str, progress: Callable[[int], None] | None = None) -> tuple[int, str]:

@@ -126,10 +126,10 @@ def test_storage_errors_are_retried_with_backoff_and_never_fail_the_version(
     real = storage.object_chunks
     failures = iter([True])
 
-    def flaky(key: str, chunk: int = storage.READ_CHUNK) -> Any:
+    def flaky(key: str) -> Any:
         if next(failures, False):
             raise EndpointConnectionError(endpoint_url=settings.S3_ENDPOINT_URL)
-        return real(key, chunk)
+        return real(key)
 
     monkeypatch.setattr(storage, "object_chunks", flaky)
     assert pipeline.step_execute(integrity.pk) == "retry"
@@ -149,7 +149,7 @@ def test_a_step_that_exhausts_its_attempts_is_errored_visible_and_rerun_by_a_ste
 ) -> None:
     version = finalized(stored_version, alice, clean_checkpoint())
 
-    def down(key: str, chunk: int = 0) -> Any:
+    def down(key: str) -> Any:
         raise EndpointConnectionError(endpoint_url=settings.S3_ENDPOINT_URL)
 
     monkeypatch.setattr(storage, "object_chunks", down)
