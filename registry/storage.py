@@ -84,7 +84,6 @@ MiB = 1024 * 1024
 MIN_PART = 8 * MiB  # S3 refuses parts under 5 MiB (but the last); 8 MiB keeps small files cheap
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 MAX_OBJECT = 5 * 1024**4  # S3's limit per object: 5 TiB
-READ_CHUNK = 8 * MiB
 READ_PART = 16 * MiB  # ranged GETs when hashing a stored object
 READ_PARALLEL = 4
 
