@@ -7,7 +7,7 @@ from importlib import import_module
 from jobs.checks.base import CheckContext
 from registry.models import Kind
 
-_BY_KIND = {
+_BY_KIND: dict[str, str] = {
     Kind.CHECKPOINT: "checkpoint",
     Kind.ADAPTER: "adapter",
     Kind.DATASET: "dataset",
