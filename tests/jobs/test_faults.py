@@ -69,6 +69,7 @@ def worker(s3_bucket: str, tmp_path: Path) -> Iterator[Service]:
         "PIPELINE_LEASE_SECONDS": "2",
         "PIPELINE_HEARTBEAT_SECONDS": "0.3",
         "LOG_FORMAT": "console",
+        "LOG_LEVEL": "INFO",  # the worker says "ready" at INFO
     }
     command = [sys.executable, "-m", "celery", "-A", "consortium", "worker", "--queues=default", "--concurrency=1"]
     service = start_process("worker", [*command, "--loglevel=INFO"], log_dir=tmp_path, env=env)
