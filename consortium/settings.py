@@ -238,6 +238,19 @@ if not PIPELINE_BACKOFF_MAX_SECONDS < CELERY_VISIBILITY_TIMEOUT:
     # A countdown longer than the visibility timeout makes Redis redeliver the message in a loop.
     raise ImproperlyConfigured("PIPELINE_BACKOFF_MAX_SECONDS must be shorter than CELERY_VISIBILITY_TIMEOUT")
 
+# The safety step. A pickle scan that runs past SAFETY_SCAN_TIMEOUT_SECONDS, or would hold more than
+# SAFETY_PICKLE_MAX_BYTES or SAFETY_PICKLE_MAX_OPS opcodes in memory (the scanner keeps them all), fails
+# the file: an unscanned pickle is refused. Archives are read without extraction; a member inflating more
+# than ARCHIVE_MAX_RATIO times (once past ARCHIVE_RATIO_MIN_BYTES), or an archive over
+# ARCHIVE_MAX_TOTAL_BYTES uncompressed or ARCHIVE_MAX_MEMBERS entries, is a bomb.
+SAFETY_SCAN_TIMEOUT_SECONDS = env_float("SAFETY_SCAN_TIMEOUT_SECONDS", 300)
+SAFETY_PICKLE_MAX_BYTES = env_int("SAFETY_PICKLE_MAX_BYTES", 1024**3)
+SAFETY_PICKLE_MAX_OPS = env_int("SAFETY_PICKLE_MAX_OPS", 2_000_000)
+ARCHIVE_MAX_RATIO = env_int("ARCHIVE_MAX_RATIO", 100)
+ARCHIVE_RATIO_MIN_BYTES = env_int("ARCHIVE_RATIO_MIN_BYTES", 16 * 1024**2)
+ARCHIVE_MAX_TOTAL_BYTES = env_int("ARCHIVE_MAX_TOTAL_BYTES", 64 * 1024**3)
+ARCHIVE_MAX_MEMBERS = env_int("ARCHIVE_MAX_MEMBERS", 100_000)
+
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
