@@ -138,6 +138,7 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
         version = json.loads(pushed.stdout)
         assert version["state"] == "submitted"
         waited = cli(stack.url, token, tmp_path, "wait", version["id"], "--for", "checks", "--interval", "0.2")
+        assert waited.stdout, waited.stderr
         result = json.loads(waited.stdout)
         assert (waited.returncode, result["state"]) == (0, "in_review"), waited.stdout
         assert {s["name"]: s["status"] for s in result["checks"]["steps"]} == dict.fromkeys(
@@ -148,8 +149,9 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
         bad = push_dir(tmp_path / "bad", disguised, "disguised")
         assert cli(stack.url, token, tmp_path, "push", str(bad)).returncode == 0
         waited = cli(
-            stack.url, token, tmp_path, "wait", "aurora/disguised@latest", "--for", "checks", "--interval", "0.2"
+            stack.url, token, tmp_path, "wait", "aurora/disguised@1.0.0", "--for", "checks", "--interval", "0.2"
         )
+        assert waited.stdout, waited.stderr
         result = json.loads(waited.stdout)
         assert (waited.returncode, result["state"]) == (1, "changes_requested")
         assert any(
