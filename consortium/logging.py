@@ -46,6 +46,8 @@ def logging_config(*, level: str, fmt: str) -> dict[str, Any]:
             "django.db.backends": {"level": "INFO"},
             "botocore": {"level": "WARNING"},
             "urllib3": {"level": "WARNING"},
+            # picklescan warns about every stream that is not a pickle; the safety step reports verdicts.
+            "picklescan": {"level": "ERROR"},
         },
     }
 

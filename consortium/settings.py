@@ -250,6 +250,13 @@ ARCHIVE_MAX_RATIO = env_int("ARCHIVE_MAX_RATIO", 100)
 ARCHIVE_RATIO_MIN_BYTES = env_int("ARCHIVE_RATIO_MIN_BYTES", 16 * 1024**2)
 ARCHIVE_MAX_TOTAL_BYTES = env_int("ARCHIVE_MAX_TOTAL_BYTES", 64 * 1024**3)
 ARCHIVE_MAX_MEMBERS = env_int("ARCHIVE_MAX_MEMBERS", 100_000)
+# Format checks read headers and documents whole only up to these sizes (a bigger one is refused).
+SAFETENSORS_MAX_HEADER_BYTES = env_int("SAFETENSORS_MAX_HEADER_BYTES", 100 * 1024**2)  # the format's own cap
+FORMAT_MAX_DOCUMENT_BYTES = env_int("FORMAT_MAX_DOCUMENT_BYTES", 10 * 1024**2)  # recipe and manifest YAML
+CHECK_JSON_MAX_BYTES = env_int("CHECK_JSON_MAX_BYTES", 16 * 1024**2)  # config and tokenizer JSON
+CHECK_TOKENIZER_MAX_BYTES = env_int("CHECK_TOKENIZER_MAX_BYTES", 64 * 1024**2)  # tokenizer.json / .model
+# PEFT validates adapter configs in a subprocess (importing torch takes ~5 s); killed after this.
+PEFT_CHECK_TIMEOUT_SECONDS = env_float("PEFT_CHECK_TIMEOUT_SECONDS", 120)
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_ACKS_LATE = True

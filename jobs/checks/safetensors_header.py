@@ -21,7 +21,6 @@ from safetensors import safe_open
 from jobs.checks.base import FileRef, Reason
 
 # The spec's limit (the Rust library refuses more regardless of this setting).
-DEFAULT_MAX_HEADER_BYTES = 100 * 1024 * 1024
 MAX_REASONS_PER_FILE = 20
 
 # Bits per element for every dtype safetensors 0.8.0 knows (its deserializer's own list).
@@ -102,7 +101,7 @@ def _object(pairs: list[tuple[str, Any]]) -> _Object:
 
 
 def max_header_bytes() -> int:
-    return int(getattr(settings, "SAFETENSORS_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES))
+    return settings.SAFETENSORS_MAX_HEADER_BYTES
 
 
 def read_header(file: FileRef) -> Header | list[Reason]:

@@ -58,7 +58,7 @@ class Factors:
 
 
 def peft_timeout() -> float:
-    return float(getattr(settings, "PEFT_CHECK_TIMEOUT_SECONDS", 120))
+    return settings.PEFT_CHECK_TIMEOUT_SECONDS
 
 
 def lora_factors(header: Header) -> dict[str, Factors]:

@@ -29,11 +29,11 @@ MAX_LISTED = 5  # names quoted in one message; the count says how many more
 
 
 def json_max_bytes() -> int:
-    return int(getattr(settings, "CHECK_JSON_MAX_BYTES", 16 * 1024 * 1024))
+    return settings.CHECK_JSON_MAX_BYTES
 
 
 def tokenizer_max_bytes() -> int:
-    return int(getattr(settings, "CHECK_TOKENIZER_MAX_BYTES", 64 * 1024 * 1024))
+    return settings.CHECK_TOKENIZER_MAX_BYTES
 
 
 def load_json(file: FileRef) -> tuple[Any, str | None]:

@@ -20,14 +20,13 @@ from yaml.constructor import ConstructorError
 from jobs.checks.base import CheckContext, FileRef
 from jobs.checks.schemas.common import problems
 
-DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MAX_NODES = 200_000  # values in one loaded document, aliases counted each time they are used
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def max_document_bytes() -> int:
-    return int(getattr(settings, "FORMAT_MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES))
+    return settings.FORMAT_MAX_DOCUMENT_BYTES
 
 
 class FunctionRef(str):
