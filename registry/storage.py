@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import cache
-from itertools import islice
 from urllib.parse import quote
 
 import boto3
@@ -84,8 +82,7 @@ MiB = 1024 * 1024
 MIN_PART = 8 * MiB  # S3 refuses parts under 5 MiB (but the last); 8 MiB keeps small files cheap
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 MAX_OBJECT = 5 * 1024**4  # S3's limit per object: 5 TiB
-READ_PART = 16 * MiB  # ranged GETs when hashing a stored object
-READ_PARALLEL = 4
+READ_CHUNK = 16 * MiB  # reading a stored object to hash it
 
 
 def part_size_for(size: int) -> int:
@@ -150,23 +147,18 @@ def multipart_abort(key: str, upload_id: str) -> None:
 
 
 def object_chunks(key: str) -> Iterator[bytes]:
-    """A stored object's bytes in order. One GET stream cannot keep sha256 busy, so up to
-    READ_PARALLEL ranged GETs are in flight; memory stays at READ_PARALLEL * READ_PART."""
-    size = s3().head_object(Bucket=settings.S3_BUCKET, Key=key)["ContentLength"]
-
-    def fetch(start: int) -> bytes:
-        end = min(start + READ_PART, size) - 1
-        return s3().get_object(Bucket=settings.S3_BUCKET, Key=key, Range=f"bytes={start}-{end}")["Body"].read()
-
-    starts = iter(range(0, size, READ_PART))
-    with ThreadPoolExecutor(READ_PARALLEL, thread_name_prefix="s3-read") as pool:
-        pending = deque(pool.submit(fetch, start) for start in islice(starts, READ_PARALLEL))
-        while pending:
-            data = pending.popleft().result()
-            following = next(starts, None)
-            if following is not None:
-                pending.append(pool.submit(fetch, following))
-            yield data
+    """A stored object's bytes in order, in one GET. The next chunk is read on a thread while the
+    caller works on this one (reading and hashing in turn left sha256 idle half the time); two
+    chunks are in memory at most."""
+    body = s3().get_object(Bucket=settings.S3_BUCKET, Key=key)["Body"]
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="s3-read") as reader:
+            pending = reader.submit(body.read, READ_CHUNK)
+            while chunk := pending.result():
+                pending = reader.submit(body.read, READ_CHUNK)
+                yield chunk
+    finally:
+        body.close()
 
 
 def object_digest(key: str, progress: Callable[[int], None] | None = None) -> tuple[int, str]:
