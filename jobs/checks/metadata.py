@@ -153,6 +153,7 @@ def check(ctx: CheckContext) -> None:
     if ctx.kind == Kind.ADAPTER:
         described = f"{facts['peft_type']} r={facts['r']}, {facts['trainable_parameters']} trainable parameters"
     else:
-        described = f"{facts['architecture'] or facts['model_type']}, {facts['parameters']} parameters"
+        counted = f"{facts['parameters']:,} parameters" if facts["parameters"] is not None else "parameters not counted"
+        described = f"{facts['architecture'] or facts['model_type']}, {counted}"
     dtype = f", mostly {facts['dtype']}" if facts.get("dtype") else ""
     ctx.summary = (described + dtype + ("" if ctx.passed else f"; {len(ctx.reasons)} contradictions")).strip()[:299]
