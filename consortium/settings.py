@@ -222,12 +222,15 @@ HF_TOKEN = env_secret("HF_TOKEN")
 # The check pipeline. A worker holds a step's lease for PIPELINE_LEASE_SECONDS and renews it every
 # PIPELINE_HEARTBEAT_SECONDS; the reconciler (beat, every PIPELINE_RECONCILE_SECONDS) requeues a
 # step whose lease expired and re-sends a queued step whose message is older than
-# PIPELINE_REDISPATCH_SECONDS. Infrastructure errors are retried with exponential backoff up to
-# PIPELINE_MAX_ATTEMPTS, then the step is `errored`.
+# PIPELINE_REDISPATCH_SECONDS (a message lost with Redis; a step merely waiting behind a backlog is
+# re-sent at most that often, and the duplicate finds the step claimed). Infrastructure errors are
+# retried with exponential backoff up to PIPELINE_MAX_ATTEMPTS, then the step is `errored`.
 PIPELINE_LEASE_SECONDS = env_float("PIPELINE_LEASE_SECONDS", 60)
 PIPELINE_HEARTBEAT_SECONDS = env_float("PIPELINE_HEARTBEAT_SECONDS", 5)
 PIPELINE_RECONCILE_SECONDS = env_float("PIPELINE_RECONCILE_SECONDS", 15)
-PIPELINE_REDISPATCH_SECONDS = env_float("PIPELINE_REDISPATCH_SECONDS", 300)
+PIPELINE_REDISPATCH_SECONDS = env_float("PIPELINE_REDISPATCH_SECONDS", 3600)
+# A step still running after this long is stopped and retried (then `errored`).
+PIPELINE_STEP_TIME_LIMIT_SECONDS = env_int("PIPELINE_STEP_TIME_LIMIT_SECONDS", 6 * 3600)
 PIPELINE_MAX_ATTEMPTS = env_int("PIPELINE_MAX_ATTEMPTS", 5)
 PIPELINE_BACKOFF_SECONDS = env_float("PIPELINE_BACKOFF_SECONDS", 2)
 PIPELINE_BACKOFF_MAX_SECONDS = env_float("PIPELINE_BACKOFF_MAX_SECONDS", 300)
@@ -265,7 +268,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A broker that is down must not hang a request: sends fail fast and the reconciler re-sends.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT, "socket_connect_timeout": 3}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "socket_connect_timeout": 3,
+    "socket_timeout": 10,  # a Redis that accepts but never answers (longer than the 1 s BRPOP poll)
+}
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
@@ -277,6 +284,7 @@ CELERY_BEAT_SCHEDULE = {
     "pipeline-reconcile": {
         "task": "jobs.tasks.pipeline_reconcile_task",
         "schedule": timedelta(seconds=PIPELINE_RECONCILE_SECONDS),
+        "options": {"expires": PIPELINE_RECONCILE_SECONDS},  # a pass stuck behind long steps is dropped
     },
 }
 

@@ -10,6 +10,7 @@ was down, a worker killed mid-step) is found again from the rows by `pipeline_re
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import threading
 import traceback
@@ -56,7 +57,7 @@ def run_create(version: Version) -> PipelineRun:
         Step(run=run, name=name, queue=QUEUES[name], position=i) for i, name in enumerate(names)
     )
     ids = [step.pk for step in steps]
-    transaction.on_commit(lambda: steps_dispatch(ids))
+    transaction.on_commit(lambda: steps_dispatch(ids), robust=True)  # a failed send is the reconciler's
     return run
 
 
@@ -173,11 +174,15 @@ def step_execute(step_id: int) -> str:
     if heartbeat.lost.is_set():
         log.warning("pipeline.lease_lost")
         return "lease_lost"
-    if error is not None:
-        return step_retry(step, token, error)
-    if heartbeat.progress is not None:
-        step.progress_done, step.progress_total, step.progress_unit = heartbeat.progress
-    return step_finish(step, token, ctx)
+    close_old_connections()  # the check may have outlived the connection (idle timeouts, proxies)
+    if error is None:
+        if heartbeat.progress is not None:
+            step.progress_done, step.progress_total, step.progress_unit = heartbeat.progress
+        try:
+            return step_finish(step, token, ctx)
+        except Exception as exc:  # the result could not be written: retried like any infrastructure error
+            error = exc
+    return step_retry(step, token, error)
 
 
 @transaction.atomic(durable=True)
@@ -190,9 +195,9 @@ def step_finish(step: Step, token: uuid.UUID, ctx: CheckContext) -> str:
         finished_at=timezone.now(),
         lease_token=None,
         lease_expires_at=None,
-        summary=summary[:500],
-        details=ctx.details,
-        reasons=[reason.as_dict() for reason in ctx.reasons],
+        summary=_storable(summary[:500]),
+        details=_storable(ctx.details),
+        reasons=_storable([reason.as_dict() for reason in ctx.reasons]),
         progress_done=step.progress_done,
         progress_total=step.progress_total,
         progress_unit=step.progress_unit,
@@ -206,11 +211,25 @@ def step_finish(step: Step, token: uuid.UUID, ctx: CheckContext) -> str:
         action=f"check.{status}",
         target=version,
         organization=version.artifact.organization,
-        data={"step": step.name, "attempt": step.attempts, "reasons": [str(r) for r in ctx.reasons][:50]},
+        data={"step": step.name, "attempt": step.attempts, "reasons": _storable([str(r) for r in ctx.reasons][:50])},
     )
     log.info("pipeline.step_finished", status=status, reasons=len(ctx.reasons), summary=summary)
     run_settle(step.run_id)
     return status
+
+
+def _storable(value: Any) -> Any:
+    """A check's evidence as both databases store it: pushed files can smuggle NUL characters
+    (refused by Postgres) and NaN or infinities (refused by JSON) into names and values."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {_storable(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_storable(v) for v in value]
+    return value
 
 
 def _backoff(attempt: int) -> float:
@@ -280,17 +299,21 @@ def step_error(step_id: int, condition: Q, error: str) -> bool:
 
 def run_settle(run_id: int) -> str:
     """When every step of the run is finished, decide the version: all passed → in_review; any
-    failed → changes_requested with every reason; any errored → the version stays `checking`.
+    failed → changes_requested with every reason; else any errored → the version stays `checking`.
     The run row lock serializes the last two steps finishing at once."""
-    run = PipelineRun.objects.select_for_update().select_related("version__artifact__organization").get(pk=run_id)
+    run = (
+        PipelineRun.objects.select_for_update(of=("self",))
+        .select_related("version__artifact__organization")
+        .get(pk=run_id)
+    )
     steps = list(run.steps.all())
     if any(step.status not in Step.FINISHED for step in steps) or run.status != PipelineRun.Status.RUNNING:
         return run.status
     statuses = {step.status for step in steps}
-    if Step.Status.ERRORED in statuses:
-        outcome, state = PipelineRun.Status.ERRORED, None
-    elif Step.Status.FAILED in statuses:
+    if Step.Status.FAILED in statuses:  # a certain problem: no need to wait for an errored step
         outcome, state = PipelineRun.Status.FAILED, Version.State.CHANGES_REQUESTED
+    elif Step.Status.ERRORED in statuses:
+        outcome, state = PipelineRun.Status.ERRORED, None
     else:
         outcome, state = PipelineRun.Status.PASSED, Version.State.IN_REVIEW
     run.status, run.finished_at = outcome, timezone.now()
@@ -316,30 +339,59 @@ def run_settle(run_id: int) -> str:
 
 def pipeline_reconcile() -> dict[str, int]:
     """Find lost work: steps whose worker stopped heartbeating go back to the queue (or become
-    `errored` when their attempts are used up), and queued steps that are due but were never sent,
-    or were sent long ago, are sent again."""
+    `errored` when their attempts are used up), queued steps that are due but were never sent, or
+    were sent long ago, are sent again, and submitted versions without a run get one. Each item is
+    handled on its own, so one bad row never stops the pass."""
     now = timezone.now()
-    requeued = errored = 0
-    for step in Step.objects.filter(status=Step.Status.RUNNING, lease_expires_at__lt=now):
-        stale = Q(status=Step.Status.RUNNING, lease_token=step.lease_token)
-        if step.attempts >= settings.PIPELINE_MAX_ATTEMPTS:
-            errored += step_error(step.pk, stale, "the worker stopped heartbeating on the last attempt")
-            continue
-        requeued += Step.objects.filter(stale, pk=step.pk).update(
-            status=Step.Status.QUEUED,
-            lease_token=None,
-            lease_expires_at=None,
-            dispatched_at=None,
-            last_error="the worker stopped heartbeating (killed or lost); requeued",
-        )
+    counts = {"requeued": 0, "errored": 0, "created": 0, "sent": 0, "unsent": 0}
+    expired = Q(status=Step.Status.RUNNING, lease_expires_at__lt=now)
+    exhausted = Q(status=Step.Status.QUEUED, attempts__gte=settings.PIPELINE_MAX_ATTEMPTS)
+    for step in Step.objects.filter(expired | exhausted):
+        try:
+            counts[_reclaim(step)] += 1
+        except Exception:
+            log.exception("pipeline.reconcile_failed", step_id=step.pk)
+    for version_id in Version.objects.filter(state=Version.State.SUBMITTED, pipeline__isnull=True).values_list(
+        "pk", flat=True
+    ):
+        try:
+            counts["created"] += _run_backfill(version_id)
+        except Exception:
+            log.exception("pipeline.reconcile_failed", version_id=version_id)
     unsent = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - _seconds(settings.PIPELINE_REDISPATCH_SECONDS))
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
     pending = list(Step.objects.filter(unsent & due, status=Step.Status.QUEUED).values_list("pk", flat=True))
-    sent = steps_dispatch(pending) if pending else 0
-    counts = {"requeued": requeued, "errored": errored, "sent": sent, "unsent": len(pending) - sent}
+    counts["sent"] = steps_dispatch(pending) if pending else 0
+    counts["unsent"] = len(pending) - counts["sent"]
     if any(counts.values()):
         log.info("pipeline.reconciled", **counts)
     return counts
+
+
+def _reclaim(step: Step) -> str:
+    """A step nobody runs any more: back to the queue, or `errored` once its attempts are used up."""
+    current = Q(status=step.status, lease_token=step.lease_token)
+    if step.attempts >= settings.PIPELINE_MAX_ATTEMPTS:
+        cause = "the worker stopped heartbeating on the last attempt" if step.status == Step.Status.RUNNING else ""
+        return "errored" if step_error(step.pk, current, cause or step.last_error or "attempts used up") else "unsent"
+    moved = Step.objects.filter(current, pk=step.pk).update(
+        status=Step.Status.QUEUED,
+        lease_token=None,
+        lease_expires_at=None,
+        dispatched_at=None,
+        last_error="the worker stopped heartbeating (killed or lost); requeued",
+    )
+    return "requeued" if moved else "unsent"
+
+
+@transaction.atomic(durable=True)
+def _run_backfill(version_id: int) -> int:
+    """A run for a version submitted before the pipeline existed (or whose run was lost)."""
+    version = Version.objects.select_for_update().select_related("artifact").get(pk=version_id)
+    if version.state != Version.State.SUBMITTED or PipelineRun.objects.filter(version=version).exists():
+        return 0
+    run_create(version)
+    return 1
 
 
 @transaction.atomic(durable=True)
@@ -347,15 +399,26 @@ def step_rerun(*, actor: Actor, step: Step, reason: str) -> Step:
     """A steward runs an `errored` step again from scratch (attempts reset), with a reason."""
     if not actor.is_steward:
         raise Forbidden("only a steward can re-run a check")
-    step = Step.objects.select_for_update().select_related("run__version__artifact__organization").get(pk=step.pk)
+    step = (
+        Step.objects.select_for_update(of=("self",))
+        .select_related("run__version__artifact__organization")
+        .get(pk=step.pk)
+    )
     if step.status != Step.Status.ERRORED:
         raise InvalidTransition(f"check {step.name} is {step.status}; only an errored check is re-run", field="step")
+    if step.run.version.state != Version.State.CHECKING:
+        raise InvalidTransition(
+            f"version {step.run.version.number} is {step.run.version.state}: its checks are settled", field="step"
+        )
     Step.objects.filter(pk=step.pk).update(
         status=Step.Status.QUEUED,
         attempts=0,
         not_before=None,
         dispatched_at=None,
+        started_at=None,
         finished_at=None,
+        last_error="",
+        progress_unit="",
         summary="",
         details={},
         reasons=[],
@@ -371,6 +434,6 @@ def step_rerun(*, actor: Actor, step: Step, reason: str) -> Step:
         organization=version.artifact.organization,
         data={"step": step.name, "reason": reason},
     )
-    transaction.on_commit(lambda: steps_dispatch([step.pk]))
+    transaction.on_commit(lambda: steps_dispatch([step.pk]), robust=True)
     step.refresh_from_db()
     return step

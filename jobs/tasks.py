@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 from celery import shared_task
+from django.conf import settings
 
 from jobs.pipeline import pipeline_reconcile, step_execute
 from registry.services.housekeeping import storage_sweep
@@ -12,7 +13,13 @@ from registry.services.idempotency import idempotency_purge
 log = structlog.get_logger(__name__)
 
 
-@shared_task(acks_late=True)
+@shared_task(
+    acks_late=True,
+    # A check that runs away is stopped (SoftTimeLimitExceeded is retried like any infrastructure
+    # error, then `errored`); the heartbeat would otherwise keep its lease alive forever.
+    soft_time_limit=settings.PIPELINE_STEP_TIME_LIMIT_SECONDS,
+    time_limit=settings.PIPELINE_STEP_TIME_LIMIT_SECONDS + 60,
+)
 def step_run_task(step_id: int) -> str:
     """Run one pipeline step. Safe to deliver any number of times: the step's lease decides who
     runs it, and a finished step is never run again."""

@@ -139,14 +139,17 @@ def cmd_status(args: argparse.Namespace, api: Api) -> int:
 
 
 def _verdict(version: dict[str, Any], checks: dict[str, Any] | None, until: str) -> int | None:
-    """0 accepted, 1 refused, 2 stuck on an errored check; None while undecided."""
+    """0 accepted, 1 refused, 2 stuck on an errored check; None while undecided. `--for checks`
+    reads the checks' own outcome, whatever review did afterwards."""
+    if version["state"] == "deleted":
+        return 1
+    if until == "checks":
+        return {"passed": 0, "failed": 1, "errored": 2}.get(checks["status"]) if checks else None
     if version["state"] in REFUSED:
         return 1
-    if version["state"] in APPROVED or (until == "checks" and version["state"] == "in_review"):
+    if version["state"] in APPROVED:
         return 0
-    if checks is not None and checks["status"] == "errored":
-        return 2
-    return None
+    return 2 if checks is not None and checks["status"] == "errored" else None
 
 
 def cmd_wait(args: argparse.Namespace, api: Api) -> int:

@@ -107,14 +107,19 @@ def validate(config: Any, modules: list[str]) -> dict[str, Any]:
     result["warnings"] = [str(w.message)[:300] for w in caught][:10]
 
     rank_pattern = getattr(instance, "rank_pattern", None) or {}
-    for module in modules:
-        targeted = (
-            bool(check_target_module_exists(instance, module)) if getattr(instance, "target_modules", None) else False
-        )
-        r = getattr(instance, "r", None)
-        if rank_pattern:
-            r = rank_pattern.get(get_pattern_key(list(rank_pattern), module), r)
-        result["modules"][module] = {"targeted": targeted, "r": r if isinstance(r, int) else None}
+    try:
+        for module in modules:
+            targeted = (
+                bool(check_target_module_exists(instance, module))
+                if getattr(instance, "target_modules", None)
+                else False
+            )
+            r = getattr(instance, "r", None)
+            if rank_pattern:
+                r = rank_pattern.get(get_pattern_key(list(rank_pattern), module), r)
+            result["modules"][module] = {"targeted": targeted, "r": r if isinstance(r, int) else None}
+    except Exception as exc:  # an invalid target_modules or rank_pattern regex, say
+        errors.append(f"matching modules against target_modules/rank_pattern failed: {exc}")
     return result
 
 

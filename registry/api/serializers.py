@@ -379,6 +379,7 @@ class StepOut(serializers.ModelSerializer):
     duration = serializers.FloatField(allow_null=True, help_text="Seconds, once finished.")
     reasons = ReasonOut(many=True)
     details = serializers.JSONField(help_text="The evidence a reviewer reads.")
+    last_error = serializers.CharField(help_text="The last infrastructure error: shown to the org and stewards only.")
 
     class Meta:
         model = Step
@@ -396,6 +397,12 @@ class StepOut(serializers.ModelSerializer):
             "finished_at",
             "duration",
         ]
+
+    def to_representation(self, step: Step) -> dict[str, Any]:
+        data = super().to_representation(step)
+        if not self.context.get("internal"):
+            data["last_error"] = ""  # storage endpoints and keys are not for every reader
+        return data
 
 
 class FailingReasonOut(ReasonOut):

@@ -317,8 +317,10 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
     def checks(self, request: Request, version_id: str) -> Response:
         """The check pipeline: each step's status, progress while it runs, summary, every reason
         found and the evidence for reviewers. 404 for a draft (nothing is checked before finalize)."""
-        run = selectors.pipeline_get(version=self.get_object())
-        return Response(s.PipelineOut(run).data)
+        version = self.get_object()
+        run = selectors.pipeline_get(version=version)
+        internal = self.actor.is_steward or self.actor.can(version.artifact.organization_id, Capability.READ)
+        return Response(s.PipelineOut(run, context={"internal": internal}).data)
 
     @extend_schema(request=s.RerunIn, responses={200: s.StepOut})
     @action(detail=True, methods=["post"], url_path=r"checks/(?P<step_name>[a-z_]+)/rerun", url_name="checks-rerun")
@@ -326,7 +328,8 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         """Re-run an errored check from scratch (stewards; the reason is audited)."""
         data = _validated(s.RerunIn, request.data)
         step = selectors.step_get(version=self.get_object(), name=step_name)
-        return Response(s.StepOut(pipeline.step_rerun(actor=self.actor, step=step, reason=data["reason"])).data)
+        rerun = pipeline.step_rerun(actor=self.actor, step=step, reason=data["reason"])
+        return Response(s.StepOut(rerun, context={"internal": True}).data)
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, version_id: str) -> Response:

@@ -294,9 +294,13 @@ def test_files_and_uploads_need_push_in_the_versions_org(world: World, spec: Act
 
 
 def with_errored_checks(world: World) -> list[Version]:
-    """Every finalized version gets a run whose integrity step errored (re-runnable by stewards)."""
+    """Every finalized version gets a run whose integrity step errored; submitted ones are left
+    `checking` by it (re-runnable by stewards), the others are settled."""
     finalized = [v for v in world.versions if v.state not in (State.DRAFT, State.DELETED)]
     for version in finalized:
+        if version.state == State.SUBMITTED:
+            Version.objects.filter(pk=version.pk).update(state=State.CHECKING)
+            version.state = State.CHECKING
         run = PipelineRun.objects.create(version=version, status=PipelineRun.Status.ERRORED)
         Step.objects.create(run=run, name="integrity", status=Step.Status.ERRORED, attempts=5)
     return finalized
@@ -324,7 +328,9 @@ def test_checks_are_read_as_their_version_and_re_run_by_stewards_only(world: Wor
             assert response.status_code == 404, (version, spec.name)
         elif not spec.steward:
             assert response.status_code == 403, (version, spec.name, response.content)
+        elif version.state != State.CHECKING:
+            assert response.status_code == 409, "a settled version's checks are not re-run"
         else:
             assert response.status_code == 200, response.content
     reruns = AuditEvent.objects.filter(action="check.rerun").count()
-    assert reruns == (len(checked) if spec.steward else 0)
+    assert reruns == (sum(v.state == State.CHECKING for v in checked) if spec.steward else 0)

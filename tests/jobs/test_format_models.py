@@ -458,14 +458,20 @@ def test_a_slow_peft_validator_is_a_failure_not_a_hang(settings, stored_version:
     assert any("PEFT did not finish validating it within 0.01 s" in m for m in messages(ctx)), messages(ctx)
 
 
-def test_a_crashing_peft_validator_is_a_failure(
+def test_a_crashing_peft_validator_is_an_infrastructure_error_never_a_verdict(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stored_version: StoredVersion, base: Version
 ) -> None:
     script = tmp_path / "crash.py"
     script.write_text("import sys\nsys.stderr.write('boom\\n')\nsys.exit(3)\n")
     monkeypatch.setattr(adapter, "VALIDATOR", script)
-    ctx = run_check("format", adapter_on(stored_version, base, clean_adapter()))
-    assert any("the PEFT validator exited with code 3: boom" in m for m in messages(ctx)), messages(ctx)
+    version = adapter_on(stored_version, base, clean_adapter())
+    with pytest.raises(RuntimeError, match="the PEFT validator exited with code 3: boom"):
+        run_check("format", version)  # the pipeline retries it, then marks the step errored
+
+
+def test_an_invalid_target_modules_regex_is_reported(stored_version: StoredVersion, base: Version) -> None:
+    ctx = run_check("format", adapter_on(stored_version, base, clean_adapter(target_modules="(q_proj")))
+    assert any("target_modules" in m for m in messages(ctx)), messages(ctx)
 
 
 def hub_adapter(stored_version: StoredVersion, files: dict[str, bytes], metadata: dict[str, object]) -> Version:

@@ -209,7 +209,7 @@ def test_the_reconciler_requeues_a_step_whose_worker_stopped_heartbeating_and_se
     assert claimed is not None
     Step.objects.filter(pk=step.pk).update(lease_expires_at=claimed[0].started_at)  # the worker died
     counts = pipeline.pipeline_reconcile()
-    assert counts == {"requeued": 1, "errored": 0, "sent": 5, "unsent": 0}
+    assert counts == {"requeued": 1, "errored": 0, "created": 0, "sent": 5, "unsent": 0}
     assert len(queued_messages()) == 5
     assert pipeline.pipeline_reconcile()["sent"] == 0, "sent steps are not sent again until they are overdue"
     step.refresh_from_db()
@@ -244,3 +244,59 @@ def test_checks_of_a_draft_are_404_and_of_an_invisible_version_too(
     assert bearer(api_client, secret).get(f"/api/v1/versions/{version.public_id}/checks/").status_code == 200
     _, other = charlie.token("read")
     assert bearer(APIClient(), other).get(f"/api/v1/versions/{version.public_id}/checks/").status_code == 404
+
+
+def test_evidence_smuggling_nul_or_nan_is_stored_not_lost(stored_version: StoredVersion, alice: Member) -> None:
+    version = finalized(stored_version, alice, clean_checkpoint())
+    claim = pipeline.step_claim(Step.objects.get(run__version=version, name="metadata").pk)
+    assert claim is not None
+    ctx = pipeline.CheckContext(version=version, files=[])
+    ctx.details = {"r": float("nan"), "names": ["a\x00b"], "x\x00": float("inf")}
+    ctx.fail("odd", "name with \x00 inside", path="weird\x00.bin")
+    assert pipeline.step_finish(claim[0], claim[1], ctx) == Step.Status.FAILED
+    stored = Step.objects.get(pk=claim[0].pk)
+    assert stored.details == {"r": "nan", "names": ["a\ufffdb"], "x\ufffd": "inf"}
+    assert stored.reasons[0]["path"] == "weird\ufffd.bin"
+
+
+def test_a_failed_step_settles_the_version_even_when_another_errored(
+    stored_version: StoredVersion, alice: Member, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = clean_checkpoint()
+    files["config.json"] = b"{not json"
+
+    def down(key: str) -> Any:
+        raise EndpointConnectionError(endpoint_url=settings.S3_ENDPOINT_URL)
+
+    monkeypatch.setattr(storage, "object_chunks", down)
+    version = drive(finalized(stored_version, alice, files))
+    statuses = dict(Step.objects.filter(run__version=version).values_list("name", "status"))
+    assert (statuses["integrity"], statuses["format"]) == (Step.Status.ERRORED, Step.Status.FAILED)
+    assert version.state == Version.State.CHANGES_REQUESTED
+
+
+def test_the_reconciler_gives_a_run_to_a_submitted_version_that_has_none(
+    stored_version: StoredVersion, alice: Member
+) -> None:
+    version = stored_version("dataset", {"train.jsonl": b'{"a": 1}\n'}, organization=alice.organization)
+    assert not PipelineRun.objects.filter(version=version).exists()  # submitted before the pipeline existed
+    assert pipeline.pipeline_reconcile()["created"] == 1
+    assert Step.objects.filter(run__version=version, dispatched_at__isnull=False).count() == 4, "sent on commit"
+    assert pipeline.pipeline_reconcile()["created"] == 0
+    assert drive(version).state == Version.State.IN_REVIEW
+
+
+def test_infrastructure_errors_are_shown_to_the_org_only(
+    stored_version: StoredVersion, alice: Member, charlie: Member, api_client: Any
+) -> None:
+    version = finalized(stored_version, alice, clean_checkpoint())
+    version.artifact.sharing = "consortium"
+    version.artifact.save()
+    Step.objects.filter(run__version=version).update(last_error="EndpointConnectionError: http://s3.internal:8333")
+    url = f"/api/v1/versions/{version.public_id}/checks/"
+    _, mine = alice.token("read")
+    _, theirs = charlie.token("read")
+    assert {s["last_error"] for s in bearer(api_client, mine).get(url).json()["steps"]} == {
+        "EndpointConnectionError: http://s3.internal:8333"
+    }
+    assert {s["last_error"] for s in bearer(APIClient(), theirs).get(url).json()["steps"]} == {""}

@@ -93,14 +93,18 @@ def peft_validate(config: dict[str, Any], modules: list[str]) -> dict[str, Any] 
         )
     except subprocess.TimeoutExpired:
         return f"PEFT did not finish validating it within {peft_timeout():g} s"
+    # The validator reports every problem with the config as a verdict; a crash (killed, broken
+    # install) is the registry's trouble, never the pusher's: raised, so the step is retried.
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
-        return f"the PEFT validator exited with code {done.returncode}: {last}"
+        raise RuntimeError(f"the PEFT validator exited with code {done.returncode}: {last}")
     try:
         verdict = json.loads(done.stdout)
     except ValueError:
-        return "the PEFT validator printed no verdict"
-    return verdict if isinstance(verdict, dict) else "the PEFT validator printed no verdict"
+        raise RuntimeError("the PEFT validator printed no verdict") from None
+    if not isinstance(verdict, dict):
+        raise RuntimeError("the PEFT validator printed no verdict")
+    return verdict
 
 
 def check_consistency(
