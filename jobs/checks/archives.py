@@ -31,6 +31,7 @@ from jobs.checks.archive_paths import escapes, name_problems, resolve
 from jobs.checks.sniff import Format, is_tar
 from jobs.checks.streams import StreamFailed, prefixed, read_upto, window
 
+MAX_DIRECTORY_ENTRY = 64 * 1024  # bytes: a central directory entry's fixed part plus name, extra and comment
 # Members up to this size that can't be re-read (streamed tar members, nested zips) are held in memory.
 BUFFER_BYTES = 32 * 1024 * 1024
 _ROOT = "/nonexistent-archive-root"  # what tarfile.data_filter judges paths against; never created
@@ -185,6 +186,19 @@ class Walk:
             yield from self._zip_entries(stream)
 
     def _zip_entries(self, stream: IO[bytes]) -> Iterator[Member]:
+        # The end record says how many entries and how big the central directory is: refuse a
+        # forged one before parsing a directory of gigabytes into memory.
+        end = zipfile._EndRecData(stream)  # type: ignore[attr-defined]  # stdlib's own reader, stable since 2.x
+        if end is not None:
+            entries, directory = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+            if entries > self.limits.max_members or directory > self.limits.max_members * MAX_DIRECTORY_ENTRY:
+                self.fail(
+                    "archive_bomb",
+                    "",
+                    f"the central directory declares {entries} entries in {directory} bytes, over "
+                    f"{self.limits.max_members} entries (ARCHIVE_MAX_MEMBERS)",
+                )
+                return
         archive = RelaxedZipFile(stream)  # reads members as PyTorch does: no name, flag or CRC checks
         infos = archive.infolist()
         if len(infos) > self.limits.max_members:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,20 @@ def test_progress_counts_bytes_up_to_the_total(stored_version: StoredVersion) ->
     assert seen[-1] == (total, total)
     assert all(done <= total for done, _ in seen)
     assert len(seen) > len(files)  # the 10 MiB tar reported progress while it was walked
+
+
+def test_a_zip_whose_directory_declares_too_much_is_refused_before_the_directory_is_read(
+    settings: Any, stored_version: StoredVersion
+) -> None:
+    settings.ARCHIVE_MAX_MEMBERS = 1000  # so at most 1000 x 64 KiB of directory
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(3):
+            archive.writestr(f"data/{i}.txt", b"x")
+    data = bytearray(buffer.getvalue())
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 12 : end + 16] = (3 * 1024**3).to_bytes(4, "little")  # a 3 GiB central directory, forged
+    ctx = run_check("safety", stored_version("dataset", {"data.zip": bytes(data)}))
+    assert matching(ctx.reasons, "data.zip", ("central directory declares", "ARCHIVE_MAX_MEMBERS")), [
+        str(r) for r in ctx.reasons
+    ]
