@@ -27,12 +27,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import yaml
-from botocore.config import Config
 
-from bench.stack import peak_rss_mb, start_stack
+from bench.stack import peak_rss_mb, stack_s3, start_stack
 from tests.corpus import Case
 from tests.corpus.models import tiny_config
 from tests.corpus.registry import all_cases
@@ -76,15 +74,7 @@ def sha256_baseline(path: Path) -> tuple[float, str]:
 def storage_floor(var: Path, s3_port: int, sha256: str) -> float:
     """One plain streaming GET of the stored checkpoint from the stack's SeaweedFS, no hashing: the
     least any pass over it from S3 can take on this machine."""
-    keys = json.loads((var / "s3-credentials.json").read_text())
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{s3_port}",
-        region_name="us-east-1",
-        aws_access_key_id=keys["access_key"],
-        aws_secret_access_key=keys["secret_key"],
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
+    s3 = stack_s3(var, s3_port)
     listed = s3.list_objects_v2(Bucket="consortium", Prefix="orgs/")["Contents"]
     key = next(item["Key"] for item in listed if item["Key"].endswith(sha256))
     started = time.perf_counter()

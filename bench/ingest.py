@@ -12,7 +12,6 @@ Prints both times, the ratio (baseline time / push time; target >= 0.90), the CL
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import resource
 import shutil
@@ -23,11 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import boto3
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 
-from bench.stack import peak_rss_mb, start_stack
+from bench.stack import peak_rss_mb, stack_s3, start_stack
 
 SIZE = int(os.environ.get("BENCH_SIZE_MIB", "2048")) * 1024 * 1024
 CHUNK = 8 * 1024 * 1024
@@ -42,15 +39,7 @@ def make_file(path: Path) -> None:
 
 
 def baseline(path: Path, var: Path, s3_port: int) -> float:
-    keys = json.loads((var / "s3-credentials.json").read_text())
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{s3_port}",
-        region_name="us-east-1",
-        aws_access_key_id=keys["access_key"],
-        aws_secret_access_key=keys["secret_key"],
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
+    s3 = stack_s3(var, s3_port)
     started = time.perf_counter()
     digest = hashlib.sha256()
     with path.open("rb") as handle:

@@ -3,11 +3,16 @@ benchmarks read off its processes."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +44,19 @@ def start_stack(var: Path) -> tuple[subprocess.Popen, str, str, int]:
         output += line
     token = re.search(r"^\s+(ocr_\S+)$", output, re.MULTILINE).group(1)  # type: ignore[union-attr]
     return process, f"http://127.0.0.1:{base}", token, base + 2
+
+
+def stack_s3(var: Path, s3_port: int) -> Any:
+    """A boto3 client of the stack's SeaweedFS, with the credentials `make run` generated."""
+    keys = json.loads((var / "s3-credentials.json").read_text())
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{s3_port}",
+        region_name="us-east-1",
+        aws_access_key_id=keys["access_key"],
+        aws_secret_access_key=keys["secret_key"],
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
 
 
 def peak_rss_mb(stack_pid: int, marker: bytes) -> float:
