@@ -13,6 +13,7 @@ from registry.models.audit import AuditEvent
 from registry.models.blobs import Blob, Upload
 from registry.models.idempotency import IdempotencyRecord
 from registry.models.organizations import ApiToken, Membership, Organization, User
+from registry.models.reviews import Review, ReviewPolicy
 
 __all__ = [
     "ApiToken",
@@ -27,6 +28,8 @@ __all__ = [
     "Organization",
     "Relation",
     "ReleaseTarget",
+    "Review",
+    "ReviewPolicy",
     "Sharing",
     "Upload",
     "User",

@@ -1,0 +1,164 @@
+"""Review by other members: decisions, the approval quorum per kind, and stewards' overrides.
+
+An approval is bound to the version's manifest digest and to a digest of its declared metadata
+(license, metadata, README, compute, release target, lineage). What the registry adds later (eval
+results, probes) is outside it. Publication refuses when either digest no longer matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from registry.actors import Actor
+from registry.errors import Conflict, Forbidden, InvalidTransition
+from registry.models import Kind, Organization, Review, ReviewPolicy, User, Version
+from registry.services.audit import audit_record
+
+Decision = Review.Decision
+
+
+def metadata_digest(version: Version) -> str:
+    """sha256 of the canonical JSON of everything the pusher declared besides the files."""
+    lineage = sorted(
+        [
+            edge.relation,
+            str(edge.parent.public_id) if edge.parent is not None else f"hub:{edge.external_repo}",
+            edge.external_revision,
+            edge.external_license,
+        ]
+        for edge in version.parent_edges.select_related("parent")
+    )
+    declared = {
+        "license": version.license,
+        "metadata": version.metadata,
+        "readme": version.readme,
+        "compute": version.compute,
+        "release_target": version.release_target,
+        "lineage": lineage,
+    }
+    return hashlib.sha256(json.dumps(declared, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def approvals_current(version: Version) -> int:
+    """Approvals still bound to what the version is now."""
+    return version.reviews.filter(
+        decision=Decision.APPROVE, manifest_sha256=version.manifest_sha256, metadata_sha256=metadata_digest(version)
+    ).count()
+
+
+def _reviewer(actor: Actor, version: Version) -> tuple[User, Organization]:
+    """Who reviews, and the member org they review for: never the version's own org."""
+    if not actor.is_reviewer or actor.user is None:
+        raise Forbidden("only consortium reviewers review versions")
+    own = version.artifact.organization_id
+    if own in actor.org_ids:
+        raise Forbidden("reviewers never review a version of their own organization")
+    if not actor.org_ids:
+        raise Forbidden("a reviewer reviews for the member organization they belong to")
+    return actor.user, Organization.objects.get(pk=min(actor.org_ids))
+
+
+@transaction.atomic(durable=True)
+def review_decide(*, actor: Actor, version: Version, decision: str, comment: str = "") -> Review:
+    """Record a reviewer's decision: request changes (→ changes_requested) and reject (→ rejected)
+    need a comment; an approval moves the version to `approved` once the kind's quorum of
+    current approvals is reached."""
+    version = Version.objects.select_for_update().select_related("artifact__organization").get(pk=version.pk)
+    user, organization = _reviewer(actor, version)
+    if version.state != Version.State.IN_REVIEW:
+        raise InvalidTransition(f"version {version.number} is {version.state}, not in_review", field="state")
+    if decision not in Decision.values:
+        raise ValidationError({"decision": [f"one of {', '.join(Decision.values)}"]})
+    if decision != Decision.APPROVE and not comment.strip():
+        raise ValidationError({"comment": ["say what must change, or why it is rejected"]})
+    try:
+        with transaction.atomic():
+            review = Review.objects.create(
+                version=version,
+                reviewer=user,
+                organization=organization,
+                decision=decision,
+                comment=comment,
+                manifest_sha256=version.manifest_sha256,
+                metadata_sha256=metadata_digest(version),
+            )
+    except IntegrityError:
+        raise Conflict(f"you have already reviewed version {version.number}", field="decision") from None
+    required = ReviewPolicy.approvals_for(version.artifact.kind)
+    approvals = approvals_current(version)
+    if decision == Decision.REQUEST_CHANGES:
+        version.transition(Version.State.CHANGES_REQUESTED)
+    elif decision == Decision.REJECT:
+        version.transition(Version.State.REJECTED)
+    elif approvals >= required:
+        version.transition(Version.State.APPROVED)
+    audit_record(
+        actor=actor,
+        action=f"review.{decision}",
+        target=version,
+        organization=version.artifact.organization,
+        data={"reviewer_org": organization.slug, "comment": comment, "approvals": approvals, "required": required},
+    )
+    return review
+
+
+class Override:
+    APPROVE = "approve"  # in_review → approved without the quorum
+    WAIVE = "waive"  # changes_requested → in_review despite failed checks
+
+    MOVES = {
+        APPROVE: (Version.State.IN_REVIEW, Version.State.APPROVED),
+        WAIVE: (Version.State.CHANGES_REQUESTED, Version.State.IN_REVIEW),
+    }
+
+
+@transaction.atomic(durable=True)
+def version_override(*, actor: Actor, version: Version, action: str, reason: str) -> Version:
+    """A steward's override of the lifecycle, always with a reason kept in the audit log."""
+    if not actor.is_steward:
+        raise Forbidden("only a steward can override a review or a check")
+    if action not in Override.MOVES:
+        raise ValidationError({"action": [f"one of {', '.join(Override.MOVES)}"]})
+    if not reason.strip():
+        raise ValidationError({"reason": ["an override needs a reason"]})
+    version = Version.objects.select_for_update().select_related("artifact__organization").get(pk=version.pk)
+    source, target = Override.MOVES[action]
+    if version.state != source:
+        raise InvalidTransition(f"{action}: version {version.number} is {version.state}, not {source}", field="state")
+    version.transition(target)
+    audit_record(
+        actor=actor,
+        action=f"version.override_{action}",
+        target=version,
+        organization=version.artifact.organization,
+        data={"reason": reason, "from": source, "to": target},
+    )
+    return version
+
+
+@transaction.atomic(durable=True)
+def review_policy_set(*, actor: Actor, kind: str, approvals_required: int) -> ReviewPolicy:
+    """Stewards set how many approvals a kind needs."""
+    if not actor.is_steward:
+        raise Forbidden("only a steward sets review policies")
+    if kind not in Kind.values:
+        raise ValidationError({"kind": [f"one of {', '.join(Kind.values)}"]})
+    if not 1 <= approvals_required <= 20:
+        raise ValidationError({"approvals_required": ["between 1 and 20"]})
+    policy, _ = ReviewPolicy.objects.update_or_create(
+        kind=kind,
+        defaults={"approvals_required": approvals_required, "updated_by": actor.user, "updated_at": timezone.now()},
+    )
+    audit_record(
+        actor=actor,
+        action="review_policy.set",
+        target=policy,
+        organization=None,
+        data={"kind": kind, "approvals_required": approvals_required},
+    )
+    return policy
