@@ -111,3 +111,14 @@ class BlobAdmin(ReadOnlyAdmin):
 @admin.register(m.Upload)
 class UploadAdmin(ReadOnlyAdmin):
     list_display = ("public_id", "organization", "sha256", "size", "part_size", "touched_at")
+
+
+@admin.register(m.ReviewPolicy)
+class ReviewPolicyAdmin(ReadOnlyAdmin):
+    list_display = ("kind", "approvals_required", "updated_by", "updated_at")
+
+
+@admin.register(m.Review)
+class ReviewAdmin(ReadOnlyAdmin):
+    list_display = ("version", "reviewer", "organization", "decision", "created_at")
+    list_filter = ("decision", "organization")
