@@ -159,7 +159,7 @@ def step_execute(step_id: int) -> str:
     log.info("pipeline.step_started", attempt=step.attempts)
     heartbeat = Heartbeat(step, token)
     heartbeat.start()
-    ctx = CheckContext(version=step.run.version, files=[])
+    ctx: CheckContext | None = None
     error: Exception | None = None
     try:
         ctx = CheckContext.for_version(step.run.version)
@@ -175,14 +175,14 @@ def step_execute(step_id: int) -> str:
         log.warning("pipeline.lease_lost")
         return "lease_lost"
     close_old_connections()  # the check may have outlived the connection (idle timeouts, proxies)
-    if error is None:
+    if error is None and ctx is not None:  # ctx is unset only when the lease was lost
         if heartbeat.progress is not None:
             step.progress_done, step.progress_total, step.progress_unit = heartbeat.progress
         try:
             return step_finish(step, token, ctx)
         except Exception as exc:  # the result could not be written: retried like any infrastructure error
             error = exc
-    return step_retry(step, token, error)
+    return step_retry(step, token, error or RuntimeError("the check ended without a result"))
 
 
 @transaction.atomic(durable=True)

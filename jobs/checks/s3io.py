@@ -1,6 +1,6 @@
 """Reading stored files without downloading them: a seekable, buffered file object over S3 range
-requests (zip central directories, safetensors headers and Parquet footers read only the bytes they
-need) (hashing streams with `storage.object_chunks`)."""
+requests, so zip central directories, safetensors headers and Parquet footers read only the bytes
+they need. (Hashing a whole file streams with `storage.object_chunks`.)"""
 
 from __future__ import annotations
 
@@ -9,52 +9,38 @@ from typing import Any
 
 from django.conf import settings
 
+from jobs.checks.streams import Seekable
 from registry import storage
 
 BUFFER = 1024 * 1024
 
 
-class S3RawReader(io.RawIOBase):
+class S3RawReader(Seekable):
     """Sequential reads share one open GET from the current offset; a seek elsewhere reopens the
     ranged GET lazily, so scanning a zip reads its directory and members, not the whole object."""
 
     def __init__(self, key: str, size: int) -> None:
-        super().__init__()
-        self.key, self.size = key, size
-        self._pos = 0
+        super().__init__(size)
+        self.key = key
         self._body: Any = None
         self._body_pos = -1
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
     def readinto(self, buffer: Any) -> int:
-        want = min(len(buffer), self.size - self._pos)
+        want = min(len(buffer), self.size - self.pos)
         if want <= 0:
             return 0
-        if self._body is None or self._body_pos != self._pos:
+        if self._body is None or self._body_pos != self.pos:
             self._close_body()
             response = storage.s3().get_object(
-                Bucket=settings.S3_BUCKET, Key=self.key, Range=f"bytes={self._pos}-{self.size - 1}"
+                Bucket=settings.S3_BUCKET, Key=self.key, Range=f"bytes={self.pos}-{self.size - 1}"
             )
-            self._body, self._body_pos = response["Body"], self._pos
+            self._body, self._body_pos = response["Body"], self.pos
         data = self._body.read(want)
         if not data:
-            raise OSError(f"storage returned no bytes at offset {self._pos} of {self.size}")
+            raise OSError(f"storage returned no bytes at offset {self.pos} of {self.size}")
         n = len(data)
         buffer[:n] = data
-        self._pos += n
+        self.pos += n
         self._body_pos += n
         return n
 

@@ -37,12 +37,12 @@ class _Prefixed(io.RawIOBase):
         super().close()
 
 
-class _Window(io.RawIOBase):
-    """Bytes [offset, offset + size) of a seekable stream: a member of an uncompressed tar."""
+class Seekable(io.RawIOBase):
+    """A raw reader of `size` bytes with its own position; subclasses say how to read at it."""
 
-    def __init__(self, stream: IO[bytes], offset: int, size: int) -> None:
+    def __init__(self, size: int) -> None:
         super().__init__()
-        self.stream, self.start, self.size, self.pos = stream, offset, size, 0
+        self.size, self.pos = size, 0
 
     def readable(self) -> bool:
         return True
@@ -57,6 +57,14 @@ class _Window(io.RawIOBase):
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
         self.pos = max(0, base + offset)
         return self.pos
+
+
+class _Window(Seekable):
+    """Bytes [offset, offset + size) of a seekable stream: a member of an uncompressed tar."""
+
+    def __init__(self, stream: IO[bytes], offset: int, size: int) -> None:
+        super().__init__(size)
+        self.stream, self.start = stream, offset
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         n = min(len(buffer), self.size - self.pos)
