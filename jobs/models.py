@@ -79,3 +79,46 @@ class Step(models.Model):
         if self.started_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class Publication(models.Model):
+    """One approved `hub` version's way to the Hub: the repo, tag and commit it lands as, and
+    the attempts. A worker holds it under a lease; whatever it did before dying is found again
+    on the Hub through the marker in the commit message, so a version lands as one commit and
+    one tag however often it is tried."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting"  # approved; waits for its release date or a worker
+        RUNNING = "running"
+        PUBLISHED = "published"  # committed, tagged and verified
+        FAILED = "failed"  # the last attempt failed: the version is back to `approved`
+        WITHDRAWN = "withdrawn"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    version = models.OneToOneField(Version, on_delete=models.CASCADE, related_name="publication")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.WAITING, db_index=True)
+    repo_type = models.CharField(max_length=8)
+    repo_id = models.CharField(max_length=200, help_text="namespace/name on the Hub.")
+    tag = models.CharField(max_length=80)
+    # The approval's digests at the time publication was planned: checked again before the commit.
+    manifest_sha256 = models.CharField(max_length=64)
+    metadata_sha256 = models.CharField(max_length=64)
+    not_before = models.DateTimeField(null=True, blank=True, db_index=True, help_text="Release date or backoff.")
+    attempts = models.PositiveIntegerField(default=0)
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    commit_oid = models.CharField(max_length=40, blank=True)
+    commit_url = models.URLField(max_length=500, blank=True)
+    last_error = models.TextField(blank=True, help_text="Why the last attempt failed.")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.repo_id}@{self.tag} ({self.status})"
+
+    @property
+    def marker(self) -> str:
+        """The line in the commit message that recognises this version's commit on the Hub."""
+        return f"Consortium-Version: {self.version.public_id}"

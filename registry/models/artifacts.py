@@ -104,6 +104,8 @@ class Version(models.Model):
     license = models.CharField(max_length=500, help_text="Declared SPDX license expression.")
     compute = models.JSONField(default=dict, blank=True, help_text="Declared compute (GPU-hours, FLOPs, hardware).")
     release_target = models.CharField(max_length=16, choices=ReleaseTarget.choices, default=ReleaseTarget.HUB)
+    # Embargo: an approved `hub` version is published no earlier than this.
+    release_at = models.DateTimeField(null=True, blank=True, help_text="Publish no earlier than this (embargo).")
     manifest_sha256 = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
