@@ -11,7 +11,18 @@ from django.shortcuts import get_object_or_404
 
 from jobs.models import PipelineRun, Step
 from registry.actors import Actor
-from registry.models import ApiToken, Artifact, AuditEvent, LineageEdge, Membership, Organization, Version
+from registry.models import (
+    ApiToken,
+    Artifact,
+    AuditEvent,
+    Kind,
+    LineageEdge,
+    Membership,
+    Organization,
+    Review,
+    ReviewPolicy,
+    Version,
+)
 
 
 def organization_list(*, actor: Actor) -> QuerySet[Organization]:
@@ -109,6 +120,35 @@ def version_list(
 def version_lookup(*, actor: Actor) -> QuerySet[Version]:
     """Visible versions in every state (a deleted draft stays readable by id), ready to render."""
     return Version.objects.visible_to(actor).select_related("artifact__organization", "created_by", "pipeline")
+
+
+def review_queue(
+    *, actor: Actor, kind: str | None = None, org: str | None = None, reviewed: bool = False
+) -> QuerySet[Version]:
+    """Versions awaiting review that `actor` may review: in_review, of other orgs, and (unless
+    `reviewed`) not yet decided by them. Empty for anyone who is not a reviewer."""
+    if not actor.is_reviewer or actor.user is None:
+        return Version.objects.none()
+    qs = version_lookup(actor=actor).filter(state=Version.State.IN_REVIEW)
+    qs = qs.exclude(artifact__organization_id__in=actor.org_ids)
+    if not reviewed:
+        qs = qs.exclude(reviews__reviewer=actor.user)
+    if kind:
+        qs = qs.filter(artifact__kind=kind)
+    if org:
+        qs = qs.filter(artifact__organization__slug=org)
+    return qs
+
+
+def review_list(*, version: Version) -> QuerySet[Review]:
+    """The decisions on a version the caller already found through `visible_to`, oldest first."""
+    return version.reviews.select_related("reviewer", "organization").order_by("created_at", "id")
+
+
+def review_policy_list() -> list[ReviewPolicy]:
+    """Every kind with the approvals it needs (kinds without a row need the default)."""
+    stored = {p.kind: p for p in ReviewPolicy.objects.select_related("updated_by")}
+    return [stored.get(kind) or ReviewPolicy(kind=kind) for kind in Kind.values]
 
 
 def pipeline_get(*, version: Version) -> PipelineRun:

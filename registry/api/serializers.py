@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs.models import PipelineRun, Step
+from jobs.models import PipelineRun, Publication, Step
 from registry.models import (
     ApiToken,
     Artifact,
@@ -19,6 +19,8 @@ from registry.models import (
     Organization,
     Relation,
     ReleaseTarget,
+    Review,
+    ReviewPolicy,
     Sharing,
     Version,
 )
@@ -182,11 +184,37 @@ class ArtifactFilter(ListParams):
 # Versions and lineage
 
 
+class PublicationOut(serializers.ModelSerializer):
+    repo_url = serializers.SerializerMethodField(help_text="The Hub repo's page.")
+
+    class Meta:
+        model = Publication
+        fields = [
+            "status",
+            "repo_type",
+            "repo_id",
+            "repo_url",
+            "tag",
+            "commit_oid",
+            "commit_url",
+            "not_before",
+            "attempts",
+            "last_error",
+            "published_at",
+        ]
+
+    def get_repo_url(self, publication: Publication) -> str:
+        from jobs.publication.hub import hub_web_url
+
+        return hub_web_url(publication.repo_type, publication.repo_id)
+
+
 class VersionOut(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     artifact = ArtifactRefOut()
     created_by = serializers.CharField(source="created_by.username")
     checks = serializers.SerializerMethodField(help_text="The check pipeline's status; details at checks/.")
+    publication = serializers.SerializerMethodField(help_text="Its way to the Hub, once approved for it.")
 
     class Meta:
         model = Version
@@ -198,11 +226,13 @@ class VersionOut(serializers.ModelSerializer):
             "state_changed_at",
             "license",
             "release_target",
+            "release_at",
             "metadata",
             "readme",
             "compute",
             "manifest_sha256",
             "checks",
+            "publication",
             "created_by",
             "created_at",
         ]
@@ -211,6 +241,11 @@ class VersionOut(serializers.ModelSerializer):
         """running, passed, failed or errored; null before finalize."""
         run = getattr(version, "pipeline", None)
         return run.status if run is not None else None
+
+    @extend_schema_field(PublicationOut(allow_null=True))
+    def get_publication(self, version: Version) -> dict[str, Any] | None:
+        publication = getattr(version, "publication", None)
+        return PublicationOut(publication).data if publication is not None else None
 
 
 class ComputeIn(StrictSerializer):
@@ -237,6 +272,9 @@ class VersionIn(StrictSerializer):
     readme = serializers.CharField(required=False, allow_blank=True, default="")
     compute = ComputeIn(required=False)
     release_target = serializers.ChoiceField(choices=ReleaseTarget.choices, default=ReleaseTarget.HUB)
+    release_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="Embargo: a `hub` version publishes no earlier."
+    )
     lineage = LineageItemIn(many=True, required=False, default=list)
 
 
@@ -424,3 +462,72 @@ class PipelineOut(serializers.Serializer):
 
 class RerunIn(StrictSerializer):
     reason = serializers.CharField(max_length=2000, help_text="Why it is re-run; kept in the audit log.")
+
+
+# Review
+
+
+class ReviewOut(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    reviewer = serializers.CharField(source="reviewer.username")
+    organization = serializers.CharField(source="organization.slug", help_text="The org the reviewer reviews for.")
+    current = serializers.SerializerMethodField(help_text="An approval still bound to what the version is now.")
+
+    class Meta:
+        model = Review
+        fields = ["id", "reviewer", "organization", "decision", "comment", "current", "created_at"]
+
+    def get_current(self, review: Review) -> bool:
+        digests = self.context.get("digests")
+        return digests == (review.manifest_sha256, review.metadata_sha256)
+
+
+class ReviewsOut(serializers.Serializer):
+    approvals = serializers.IntegerField(help_text="Approvals bound to the version as it is now.")
+    approvals_required = serializers.IntegerField(help_text="Approvals its kind needs.")
+    reviews = ReviewOut(many=True)
+
+
+class ReviewIn(StrictSerializer):
+    decision = serializers.ChoiceField(choices=Review.Decision.choices)
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=20_000, help_text="Required unless approving."
+    )
+
+
+class ReviewQueueItemOut(VersionOut):
+    review = serializers.SerializerMethodField(help_text="approvals (current), approvals_required, and your own decision (mine).")
+
+    class Meta(VersionOut.Meta):
+        fields = [*VersionOut.Meta.fields, "review"]
+
+    @extend_schema_field(serializers.DictField())
+    def get_review(self, version: Version) -> dict[str, Any]:
+        from registry.services.reviews import review_summary
+
+        return review_summary(version, self.context.get("user"))
+
+
+class ReviewQueueFilter(ListParams):
+    kind = serializers.ChoiceField(choices=Kind.choices, required=False)
+    org = serializers.CharField(required=False)
+    reviewed = serializers.BooleanField(required=False, default=False, help_text="Include those you reviewed.")
+
+
+class OverrideIn(StrictSerializer):
+    action = serializers.ChoiceField(
+        choices=[("approve", "approve without the quorum"), ("waive", "waive failed checks")]
+    )
+    reason = serializers.CharField(max_length=2000, help_text="Why; kept in the audit log.")
+
+
+class ReviewPolicyOut(serializers.ModelSerializer):
+    updated_by = serializers.CharField(source="updated_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = ReviewPolicy
+        fields = ["kind", "approvals_required", "updated_by", "updated_at"]
+
+
+class ReviewPolicyIn(StrictSerializer):
+    approvals_required = serializers.IntegerField(min_value=1, max_value=20)

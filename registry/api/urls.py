@@ -15,6 +15,8 @@ router.register(r"organizations/(?P<org_slug>[a-z0-9-]+)/audit-events", views.Au
 router.register("artifacts", views.ArtifactViewSet, basename="artifact")
 router.register("versions", views.VersionViewSet, basename="version")
 router.register("uploads", views.UploadViewSet, basename="upload")
+router.register("review-queue", views.ReviewQueueViewSet, basename="review-queue")
+router.register("review-policies", views.ReviewPolicyViewSet, basename="review-policy")
 
 urlpatterns = [
     path("", views.ApiRootView.as_view(), name="api-root"),

@@ -34,7 +34,7 @@ from registry.models import (
     VersionFile,
 )
 from registry.permissions import Capability
-from registry.services import artifacts, organizations, tokens, uploads, versions
+from registry.services import artifacts, organizations, reviews, tokens, uploads, versions
 from registry.services.uploads import FileIn
 from registry.services.versions import ComputeIn, LineageIn
 
@@ -255,6 +255,9 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         "finalize": write(Capability.PUSH),
         "checks": PUBLIC_READ,
         "checks_rerun": MEMBER_READ,  # stewards only: the service refuses everyone else
+        "reviews": PUBLIC_READ,
+        "review": MEMBER_READ,  # reviewers of other orgs only: the service refuses everyone else
+        "override": MEMBER_READ,  # stewards only: the service refuses everyone else
     }
 
     def get_queryset(self) -> QuerySet[Version]:
@@ -283,6 +286,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
             readme=data["readme"],
             compute=ComputeIn(**data.get("compute", {})),
             release_target=data["release_target"],
+            release_at=data["release_at"],
             lineage=[LineageIn(**item) for item in data["lineage"]],
         )
         return Response(s.VersionOut(version).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -331,6 +335,35 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         rerun = pipeline.step_rerun(actor=self.actor, step=step, reason=data["reason"])
         return Response(s.StepOut(rerun, context={"internal": True}).data)
 
+    @extend_schema(responses={200: s.ReviewsOut})
+    @action(detail=True, methods=["get"])
+    def reviews(self, request: Request, version_id: str) -> Response:
+        """The reviewers' decisions, and how many current approvals it has of how many its kind needs."""
+        version = self.get_object()
+        summary = reviews.review_summary(version, None)
+        digests = (version.manifest_sha256, reviews.metadata_digest(version))
+        found = s.ReviewOut(selectors.review_list(version=version), many=True, context={"digests": digests}).data
+        return Response(s.ReviewsOut({**summary, "reviews": found}).data)
+
+    @extend_schema(request=s.ReviewIn, responses={201: s.ReviewOut})
+    @reviews.mapping.post
+    def review(self, request: Request, version_id: str) -> Response:
+        """Decide as a reviewer of another member org: approve; request changes or reject, each with
+        a comment. The kind's quorum of current approvals moves the version to `approved`."""
+        data = _validated(s.ReviewIn, request.data)
+        review = reviews.review_decide(actor=self.actor, version=self.get_object(), **data)
+        digests = (review.manifest_sha256, review.metadata_sha256)
+        return Response(s.ReviewOut(review, context={"digests": digests}).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.OverrideIn, responses={200: s.VersionOut})
+    @action(detail=True, methods=["post"])
+    def override(self, request: Request, version_id: str) -> Response:
+        """A steward's override with a reason kept in the audit log: `approve` without the quorum
+        (in_review → approved) or `waive` failed checks (changes_requested → in_review)."""
+        data = _validated(s.OverrideIn, request.data)
+        version = reviews.version_override(actor=self.actor, version=self.get_object(), **data)
+        return Response(s.VersionOut(selectors.version_lookup(actor=self.actor).get(pk=version.pk)).data)
+
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, version_id: str) -> Response:
         """Delete a draft."""
@@ -346,6 +379,45 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         return Response(s.LineageOut({"version": version, "parents": found.parents, "children": found.children}).data)
 
 
+class ReviewQueueViewSet(mixins.ListModelMixin, Base):
+    """Versions of other member orgs awaiting your review, oldest first, with where each stands.
+    Empty for anyone who is not a consortium reviewer (a token needs the `review` scope)."""
+
+    serializer_class = s.ReviewQueueItemOut
+    filter_class = s.ReviewQueueFilter
+    cursor_ordering = "state_changed_at", "id"
+    action_policy = {"list": MEMBER_READ}
+
+    def get_queryset(self) -> QuerySet[Version]:
+        return selectors.review_queue(actor=self.actor, **self.filters())
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "user": self.actor.user}
+
+    @extend_schema(parameters=[s.ReviewQueueFilter])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+
+class ReviewPolicyViewSet(mixins.ListModelMixin, Base):
+    """How many approvals each artifact kind needs; stewards change it."""
+
+    lookup_field = "kind"
+    lookup_value_regex = "[a-z_]+"
+    serializer_class = s.ReviewPolicyOut
+    pagination_class = None
+    action_policy = {"list": PUBLIC_READ, "update": MEMBER_READ}  # the service admits stewards only
+
+    def get_queryset(self) -> Any:
+        return selectors.review_policy_list()
+
+    @extend_schema(request=s.ReviewPolicyIn, responses={200: s.ReviewPolicyOut})
+    def update(self, request: Request, kind: str) -> Response:
+        data = _validated(s.ReviewPolicyIn, request.data)
+        policy = reviews.review_policy_set(actor=self.actor, kind=kind, **data)
+        return Response(s.ReviewPolicyOut(policy).data)
+
+
 class ApiRootView(APIView):
     """Where to start: the collections and the API's documentation."""
 
@@ -355,8 +427,14 @@ class ApiRootView(APIView):
 
     @extend_schema(responses={200: dict[str, str]})
     def get(self, request: Request) -> Response:
-        names = ["organizations", "artifacts", "versions", "me", "schema", "docs"]
-        routes = {"organizations": "organization-list", "artifacts": "artifact-list", "versions": "version-list"}
+        names = ["organizations", "artifacts", "versions", "review-queue", "review-policies", "me", "schema", "docs"]
+        routes = {
+            "organizations": "organization-list",
+            "artifacts": "artifact-list",
+            "versions": "version-list",
+            "review-queue": "review-queue-list",
+            "review-policies": "review-policy-list",
+        }
         return Response({name: request.build_absolute_uri(reverse(routes.get(name, name))) for name in names})
 
 

@@ -51,6 +51,17 @@ def approvals_current(version: Version) -> int:
     ).count()
 
 
+def review_summary(version: Version, user: User | None) -> dict[str, object]:
+    """Where the version's review stands: current approvals, how many its kind needs, and the
+    decision `user` took on it, if any."""
+    mine = version.reviews.filter(reviewer=user).values_list("decision", flat=True).first() if user else None
+    return {
+        "approvals": approvals_current(version),
+        "approvals_required": ReviewPolicy.approvals_for(version.artifact.kind),
+        "mine": mine,
+    }
+
+
 def _reviewer(actor: Actor, version: Version) -> tuple[User, Organization]:
     """Who reviews, and the member org they review for: never the version's own org."""
     if not actor.is_reviewer or actor.user is None:

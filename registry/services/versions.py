@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -148,6 +149,7 @@ def version_create(
     readme: str = "",
     compute: ComputeIn | None = None,
     release_target: str = ReleaseTarget.HUB,
+    release_at: datetime | None = None,
     lineage: list[LineageIn] | None = None,
 ) -> tuple[Version, bool]:
     """A new draft version with its declared metadata and lineage, all or nothing; or, when the
@@ -172,6 +174,8 @@ def version_create(
     collect("lineage", lambda: edges.extend(_resolve_lineage(actor, lineage or [])))
     if release_target not in ReleaseTarget.values:
         errors["release_target"] = [f"must be one of {ReleaseTarget.values}"]
+    elif release_at is not None and release_target != ReleaseTarget.HUB:
+        errors["release_at"] = ["a release date (embargo) is for versions published to the Hub (release_target 'hub')"]
     if errors:
         raise ValidationError(errors)
 
@@ -183,6 +187,7 @@ def version_create(
         readme=readme,
         compute=compute.as_json(),
         release_target=release_target,
+        release_at=release_at,
         created_by=actor.user,
     )
     try:
@@ -213,7 +218,7 @@ def _existing_or_conflict(*, artifact: Artifact, wanted: Version, edges: list[Li
     existing = Version.objects.get(artifact=artifact, number=wanted.number)
     if existing.state == Version.State.DELETED:
         raise Conflict(f"version {wanted.number} of '{artifact}' was deleted; numbers are not reused", field="number")
-    fields = ("license", "metadata", "readme", "compute", "release_target")
+    fields = ("license", "metadata", "readme", "compute", "release_target", "release_at")
     differing = [name for name in fields if getattr(existing, name) != getattr(wanted, name)]
     if sorted(map(_edge_key, existing.parent_edges.all())) != sorted(map(_edge_key, edges)):
         differing.append("lineage")

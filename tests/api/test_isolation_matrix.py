@@ -34,6 +34,11 @@ ROUTES_COVERED = {
     "version-finalize",
     "version-checks",
     "version-checks-rerun",
+    "version-reviews",
+    "version-override",
+    "review-queue-list",
+    "review-policy-list",
+    "review-policy-detail",
     "upload-parts",
     "upload-complete",
     "me",
@@ -334,3 +339,56 @@ def test_checks_are_read_as_their_version_and_re_run_by_stewards_only(world: Wor
             assert response.status_code == 200, response.content
     reruns = AuditEvent.objects.filter(action="check.rerun").count()
     assert reruns == (sum(v.state == State.CHECKING for v in checked) if spec.steward else 0)
+
+
+@pytest.mark.parametrize("spec", ACTORS, ids=lambda s: s.name)
+def test_reviews_are_for_reviewers_of_other_orgs_and_overrides_for_stewards(world: World, spec: ActorSpec) -> None:
+    client = client_for(world, spec)
+    audit_before = AuditEvent.objects.count()
+    writes = 0
+    queue = client.get("/api/v1/review-queue/", {"page_size": 200})
+    if spec.username is None:
+        assert queue.status_code == 401
+    elif not spec.can_read:
+        assert queue.status_code == 403
+    else:
+        awaiting = {
+            str(v.public_id) for v in world.versions if v.state == State.IN_REVIEW and world.org_of(v) not in spec.orgs
+        }
+        assert ids(queue) == (awaiting if spec.reviewer else set())
+    for version in world.versions:
+        response = client.get(f"/api/v1/versions/{version.public_id}/reviews/")
+        assert response.status_code == read_status(spec, world.sees_version(spec, version)), (version, spec.name)
+    for version in [v for v in world.versions if v.state == State.IN_REVIEW]:
+        response = client.post(
+            f"/api/v1/versions/{version.public_id}/reviews/", {"decision": "request_changes", "comment": "matrix"}
+        )
+        if spec.username is None:
+            assert response.status_code == 401
+        elif not world.sees_version(spec, version):
+            assert response.status_code == 404, (version, spec.name)
+        elif not spec.reviewer or world.org_of(version) in spec.orgs:
+            assert response.status_code == 403, (version, spec.name, response.content)
+        else:
+            assert response.status_code == 201, response.content
+            writes += 1
+    for version in [v for v in world.versions if v.state == State.CHANGES_REQUESTED]:
+        response = client.post(
+            f"/api/v1/versions/{version.public_id}/override/", {"action": "waive", "reason": "matrix"}
+        )
+        if spec.username is None:
+            assert response.status_code == 401
+        elif not world.sees_version(spec, version):
+            assert response.status_code == 404, (version, spec.name)
+        elif not spec.steward:
+            assert response.status_code == 403, (version, spec.name, response.content)
+        else:
+            assert response.status_code == 200, response.content
+            assert response.json()["state"] == State.IN_REVIEW
+            writes += 1
+    policies = client.get("/api/v1/review-policies/")
+    assert policies.status_code == (200 if spec.can_read else 403)
+    response = client.put("/api/v1/review-policies/checkpoint/", {"approvals_required": 2})
+    assert response.status_code == (401 if spec.username is None else 200 if spec.steward else 403), response.content
+    writes += response.status_code == 200
+    assert AuditEvent.objects.count() - audit_before == writes
