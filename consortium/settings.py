@@ -286,6 +286,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=PIPELINE_RECONCILE_SECONDS),
         "options": {"expires": PIPELINE_RECONCILE_SECONDS},  # a pass stuck behind long steps is dropped
     },
+    # Embargoed versions are published on their release date within one period.
+    "publication-reconcile": {
+        "task": "jobs.tasks.publication_reconcile_task",
+        "schedule": timedelta(seconds=PIPELINE_RECONCILE_SECONDS),
+        "options": {"expires": PIPELINE_RECONCILE_SECONDS},
+    },
 }
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from jobs.checks import QUEUES, STEPS_BY_KIND, check_for
 from jobs.checks.base import CheckContext
-from jobs.models import PipelineRun, Step
+from jobs.models import PipelineRun, Publication, Step
 from registry.actors import Actor
 from registry.errors import Forbidden, InvalidTransition, StaleState
 from registry.models import Version
@@ -105,13 +105,13 @@ def step_claim(step_id: int) -> tuple[Step, uuid.UUID] | None:
 
 
 class Heartbeat(threading.Thread):
-    """Renews the lease and writes the latest progress every heartbeat while a check runs.
-    When the lease turns out to be someone else's, `lost` is set and the check is stopped at its
-    next progress report."""
+    """Renews a leased row's lease (a step's or a publication's) every heartbeat while its work
+    runs, and writes the latest progress when there is any. When the lease turns out to be someone
+    else's, `lost` is set and the work is stopped at its next progress report."""
 
-    def __init__(self, step: Step, token: uuid.UUID) -> None:
-        super().__init__(name=f"heartbeat-{step.pk}", daemon=True)
-        self.step_id, self.token = step.pk, token
+    def __init__(self, row: Step | Publication, token: uuid.UUID) -> None:
+        super().__init__(name=f"heartbeat-{type(row).__name__.lower()}-{row.pk}", daemon=True)
+        self.model, self.pk, self.token = type(row), row.pk, token
         self.progress: tuple[int, int, str] | None = None
         self.lost = threading.Event()
         self._halt = threading.Event()
@@ -119,7 +119,7 @@ class Heartbeat(threading.Thread):
     def report(self, done: int, total: int, unit: str) -> None:
         self.progress = (done, total, unit)
         if self.lost.is_set():
-            raise LeaseLost(f"step {self.step_id}: lease taken over")
+            raise LeaseLost(f"{self.model.__name__} {self.pk}: lease taken over")
 
     def beat(self) -> None:
         now = timezone.now()
@@ -129,7 +129,7 @@ class Heartbeat(threading.Thread):
         }
         if self.progress is not None:
             fields["progress_done"], fields["progress_total"], fields["progress_unit"] = self.progress
-        if not Step.objects.filter(pk=self.step_id, lease_token=self.token).update(**fields):
+        if not self.model.objects.filter(pk=self.pk, lease_token=self.token).update(**fields):
             self.lost.set()
 
     def run(self) -> None:
@@ -138,7 +138,7 @@ class Heartbeat(threading.Thread):
                 try:
                     self.beat()
                 except Exception as exc:  # a DB hiccup: the next beat tries again before the lease ends
-                    log.warning("pipeline.heartbeat_failed", step_id=self.step_id, error=str(exc))
+                    log.warning("heartbeat.failed", row=self.name, error=str(exc))
                     close_old_connections()
         finally:
             connection.close()
@@ -232,7 +232,7 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def _backoff(attempt: int) -> float:
+def backoff(attempt: int) -> float:
     base = settings.PIPELINE_BACKOFF_SECONDS * 2 ** max(attempt - 1, 0)
     return min(base, settings.PIPELINE_BACKOFF_MAX_SECONDS) * random.uniform(0.8, 1.2)  # noqa: S311
 
@@ -245,7 +245,7 @@ def step_retry(step: Step, token: uuid.UUID, exc: BaseException) -> str:
         log.error("pipeline.step_errored", attempts=step.attempts, error=error)
         step_error(step.pk, Q(lease_token=token), error)
         return Step.Status.ERRORED
-    delay = _backoff(step.attempts)
+    delay = backoff(step.attempts)
     log.warning("pipeline.step_retry", attempts=step.attempts, delay=round(delay, 2), error=error)
     with transaction.atomic():
         requeued = Step.objects.filter(pk=step.pk, lease_token=token).update(

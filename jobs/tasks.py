@@ -7,6 +7,7 @@ from celery import shared_task
 from django.conf import settings
 
 from jobs.pipeline import pipeline_reconcile, step_execute
+from jobs.publication.publish import publication_execute, publication_reconcile
 from registry.services.housekeeping import storage_sweep
 from registry.services.idempotency import idempotency_purge
 
@@ -30,6 +31,23 @@ def step_run_task(step_id: int) -> str:
 def pipeline_reconcile_task() -> dict[str, int]:
     """Requeue steps whose worker died and send steps that were never sent (beat)."""
     return pipeline_reconcile()
+
+
+@shared_task(
+    acks_late=True,
+    soft_time_limit=settings.PIPELINE_STEP_TIME_LIMIT_SECONDS,
+    time_limit=settings.PIPELINE_STEP_TIME_LIMIT_SECONDS + 60,
+)
+def publish_task(publication_id: int) -> str:
+    """Publish one approved version to the Hub. Safe to deliver any number of times: the lease
+    decides who works on it, and the marked commit is found again instead of made twice."""
+    return publication_execute(publication_id)
+
+
+@shared_task(acks_late=True)
+def publication_reconcile_task() -> dict[str, int]:
+    """Send publications that are due (release dates, backoffs) or whose worker died (beat)."""
+    return publication_reconcile()
 
 
 @shared_task(acks_late=True)

@@ -65,6 +65,8 @@ class ModelLicense:
     obligations: frozenset[Obligation] = frozenset()
     aliases: tuple[str, ...] = ()
     withheld_in_eu: bool = False  # some rights are not granted to EU-domiciled licensees
+    # The licensor asks every downloader to accept its terms first: published repos are gated.
+    requires_acceptance: bool = False
     note: str = ""
 
     @property
@@ -106,6 +108,7 @@ def _llama(version: str, hub: str, *scancode: str, naming: bool = True, eu: bool
         obligations=_LLAMA if naming else _RAIL,
         aliases=(hub, *(f"LicenseRef-scancode-{key}" for key in scancode)),
         withheld_in_eu=eu,
+        requires_acceptance=True,
         note=f"{_MAU}; {_EU}" if eu else _MAU,
     )
 
@@ -142,6 +145,7 @@ _MODEL_LICENSES = [
         category=Category.USE_RESTRICTED,
         obligations=_RAIL,
         aliases=("gemma", "LicenseRef-scancode-gemma-tou-2024-04-01"),
+        requires_acceptance=True,
         note="the Prohibited Use Policy binds model derivatives, including models trained on Gemma outputs",
     ),
     _rail("OpenRAIL", "Open RAIL license family", "openrail"),

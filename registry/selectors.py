@@ -119,7 +119,9 @@ def version_list(
 
 def version_lookup(*, actor: Actor) -> QuerySet[Version]:
     """Visible versions in every state (a deleted draft stays readable by id), ready to render."""
-    return Version.objects.visible_to(actor).select_related("artifact__organization", "created_by", "pipeline")
+    return Version.objects.visible_to(actor).select_related(
+        "artifact__organization", "created_by", "pipeline", "publication"
+    )
 
 
 def review_queue(

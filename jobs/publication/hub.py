@@ -22,3 +22,8 @@ def hub_web_url(repo_type: str, repo_id: str, *, revision: str | None = None) ->
     prefix = "datasets/" if repo_type == "dataset" else ""
     url = f"{hub_endpoint()}/{prefix}{repo_id}"
     return f"{url}/tree/{revision}" if revision else url
+
+
+def hub_cache_dir() -> str:
+    """Where files read back from the Hub (verification, card updates) are cached."""
+    return str(settings.VAR_DIR / "hub-cache")

@@ -156,7 +156,7 @@ class ArtifactRefOut(serializers.ModelSerializer):
 
 class ArtifactOut(ArtifactRefOut):
     class Meta(ArtifactRefOut.Meta):
-        fields = [*ArtifactRefOut.Meta.fields, "description", "created_at"]
+        fields = [*ArtifactRefOut.Meta.fields, "description", "withdrawn_at", "created_at"]
 
 
 class ArtifactIn(StrictSerializer):
@@ -496,7 +496,9 @@ class ReviewIn(StrictSerializer):
 
 
 class ReviewQueueItemOut(VersionOut):
-    review = serializers.SerializerMethodField(help_text="approvals (current), approvals_required, and your own decision (mine).")
+    review = serializers.SerializerMethodField(
+        help_text="approvals (current), approvals_required, and your own decision (mine)."
+    )
 
     class Meta(VersionOut.Meta):
         fields = [*VersionOut.Meta.fields, "review"]
@@ -531,3 +533,7 @@ class ReviewPolicyOut(serializers.ModelSerializer):
 
 class ReviewPolicyIn(StrictSerializer):
     approvals_required = serializers.IntegerField(min_value=1, max_value=20)
+
+
+class WithdrawIn(StrictSerializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why; kept in the audit log and shown on the card.")

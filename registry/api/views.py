@@ -18,10 +18,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs import pipeline
+from jobs.publication.publish import publication_retry
+from jobs.publication.withdraw import artifact_withdraw, version_withdraw
 from registry import selectors, storage
 from registry.actors import Actor
 from registry.api import serializers as s
 from registry.api.permissions import MEMBER_READ, PUBLIC_READ, ActionPolicy, write
+from registry.digests import version_digests
 from registry.models import (
     ApiToken,
     Artifact,
@@ -211,6 +214,7 @@ class ArtifactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         "retrieve": PUBLIC_READ,
         "create": write(Capability.PUSH),
         "partial_update": write(Capability.MANAGE),
+        "withdraw": write(None),  # the org's owners or a steward: the service decides
     }
 
     def get_queryset(self) -> QuerySet[Artifact]:
@@ -237,6 +241,15 @@ class ArtifactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         artifact = artifacts.artifact_update(actor=self.actor, artifact=artifact, **data)
         return Response(s.ArtifactOut(artifact).data)
 
+    @extend_schema(request=s.WithdrawIn, responses={200: s.ArtifactOut})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, artifact_id: str) -> Response:
+        """Withdraw the whole artifact (org owners, stewards): every published version loses its Hub
+        tag, the Hub repo becomes private, and nothing of it is published again."""
+        data = _validated(s.WithdrawIn, request.data)
+        artifact = artifact_withdraw(actor=self.actor, artifact=self.get_object(), reason=data["reason"])
+        return Response(s.ArtifactOut(artifact).data)
+
 
 class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
     lookup_field = "public_id"
@@ -258,6 +271,8 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         "reviews": PUBLIC_READ,
         "review": MEMBER_READ,  # reviewers of other orgs only: the service refuses everyone else
         "override": MEMBER_READ,  # stewards only: the service refuses everyone else
+        "publish": write(None),  # the org's pushers or a steward: the service decides
+        "withdraw": write(None),  # the org's owners or a steward: the service decides
     }
 
     def get_queryset(self) -> QuerySet[Version]:
@@ -341,7 +356,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         """The reviewers' decisions, and how many current approvals it has of how many its kind needs."""
         version = self.get_object()
         summary = reviews.review_summary(version, None)
-        digests = (version.manifest_sha256, reviews.metadata_digest(version))
+        digests = version_digests(version)
         found = s.ReviewOut(selectors.review_list(version=version), many=True, context={"digests": digests}).data
         return Response(s.ReviewsOut({**summary, "reviews": found}).data)
 
@@ -362,7 +377,27 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         (in_review → approved) or `waive` failed checks (changes_requested → in_review)."""
         data = _validated(s.OverrideIn, request.data)
         version = reviews.version_override(actor=self.actor, version=self.get_object(), **data)
-        return Response(s.VersionOut(selectors.version_lookup(actor=self.actor).get(pk=version.pk)).data)
+        return Response(self._fresh(version))
+
+    @extend_schema(request=None, responses={202: s.VersionOut})
+    @action(detail=True, methods=["post"])
+    def publish(self, request: Request, version_id: str) -> Response:
+        """Try a failed publication again (after fixing what its reason names)."""
+        version = self.get_object()
+        publication_retry(actor=self.actor, version=version)
+        return Response(self._fresh(version), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=s.WithdrawIn, responses={200: s.VersionOut})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, version_id: str) -> Response:
+        """Withdraw a published version (org owners, stewards): its Hub tag is deleted and, when it is
+        the newest, the card says so. The registry keeps its files."""
+        data = _validated(s.WithdrawIn, request.data)
+        version = version_withdraw(actor=self.actor, version=self.get_object(), reason=data["reason"])
+        return Response(self._fresh(version))
+
+    def _fresh(self, version: Version) -> Any:
+        return s.VersionOut(selectors.version_lookup(actor=self.actor).get(pk=version.pk)).data
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, version_id: str) -> Response:

@@ -52,6 +52,8 @@ class Artifact(models.Model):
     description = models.TextField(blank=True)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # Withdrawn as a whole: its Hub repo is private and nothing of it is published again.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     objects = ArtifactQuerySet.as_manager()
 

@@ -7,14 +7,13 @@ results, probes) is outside it. Publication refuses when either digest no longer
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from jobs.publication.publish import publication_schedule
 from registry.actors import Actor
+from registry.digests import version_digests
 from registry.errors import Conflict, Forbidden, InvalidTransition
 from registry.models import Kind, Organization, Review, ReviewPolicy, User, Version
 from registry.services.audit import audit_record
@@ -22,33 +21,10 @@ from registry.services.audit import audit_record
 Decision = Review.Decision
 
 
-def metadata_digest(version: Version) -> str:
-    """sha256 of the canonical JSON of everything the pusher declared besides the files."""
-    lineage = sorted(
-        [
-            edge.relation,
-            str(edge.parent.public_id) if edge.parent is not None else f"hub:{edge.external_repo}",
-            edge.external_revision,
-            edge.external_license,
-        ]
-        for edge in version.parent_edges.select_related("parent")
-    )
-    declared = {
-        "license": version.license,
-        "metadata": version.metadata,
-        "readme": version.readme,
-        "compute": version.compute,
-        "release_target": version.release_target,
-        "lineage": lineage,
-    }
-    return hashlib.sha256(json.dumps(declared, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def approvals_current(version: Version) -> int:
     """Approvals still bound to what the version is now."""
-    return version.reviews.filter(
-        decision=Decision.APPROVE, manifest_sha256=version.manifest_sha256, metadata_sha256=metadata_digest(version)
-    ).count()
+    manifest, metadata = version_digests(version)
+    return version.reviews.filter(decision=Decision.APPROVE, manifest_sha256=manifest, metadata_sha256=metadata).count()
 
 
 def review_summary(version: Version, user: User | None) -> dict[str, object]:
@@ -87,6 +63,7 @@ def review_decide(*, actor: Actor, version: Version, decision: str, comment: str
         raise ValidationError({"decision": [f"one of {', '.join(Decision.values)}"]})
     if decision != Decision.APPROVE and not comment.strip():
         raise ValidationError({"comment": ["say what must change, or why it is rejected"]})
+    manifest, metadata = version_digests(version)
     try:
         with transaction.atomic():
             review = Review.objects.create(
@@ -95,8 +72,8 @@ def review_decide(*, actor: Actor, version: Version, decision: str, comment: str
                 organization=organization,
                 decision=decision,
                 comment=comment,
-                manifest_sha256=version.manifest_sha256,
-                metadata_sha256=metadata_digest(version),
+                manifest_sha256=manifest,
+                metadata_sha256=metadata,
             )
     except IntegrityError:
         raise Conflict(f"you have already reviewed version {version.number}", field="decision") from None
@@ -108,6 +85,7 @@ def review_decide(*, actor: Actor, version: Version, decision: str, comment: str
         version.transition(Version.State.REJECTED)
     elif approvals >= required:
         version.transition(Version.State.APPROVED)
+        publication_schedule(version)
     audit_record(
         actor=actor,
         action=f"review.{decision}",
@@ -142,6 +120,8 @@ def version_override(*, actor: Actor, version: Version, action: str, reason: str
     if version.state != source:
         raise InvalidTransition(f"{action}: version {version.number} is {version.state}, not {source}", field="state")
     version.transition(target)
+    if target == Version.State.APPROVED:
+        publication_schedule(version)
     audit_record(
         actor=actor,
         action=f"version.override_{action}",

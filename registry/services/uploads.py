@@ -8,7 +8,6 @@ only for bytes the server hashed, and an upload row only for an S3 upload it can
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from django.utils import timezone
 from jobs.pipeline import run_create
 from registry import storage
 from registry.actors import Actor
+from registry.digests import manifest_digest
 from registry.errors import Conflict, DigestMismatch, InvalidTransition, QuotaExceeded
 from registry.models import Blob, Organization, Upload, Version, VersionFile
 from registry.paths import check_manifest_paths
@@ -263,12 +263,6 @@ def _blob_record(*, actor: Actor, upload: Upload) -> Blob:
         data={"sha256": upload.sha256, "size": upload.size, "files_linked": linked},
     )
     return blob
-
-
-def manifest_digest(files: list[VersionFile]) -> str:
-    """sha256 over the sorted manifest: one line `path NUL size NUL sha256` per file."""
-    lines = sorted(f"{f.path}\0{f.size}\0{f.sha256}\n" for f in files)
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 @transaction.atomic(durable=True)

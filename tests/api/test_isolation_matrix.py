@@ -36,6 +36,9 @@ ROUTES_COVERED = {
     "version-checks-rerun",
     "version-reviews",
     "version-override",
+    "version-publish",
+    "version-withdraw",
+    "artifact-withdraw",
     "review-queue-list",
     "review-policy-list",
     "review-policy-detail",
@@ -392,3 +395,37 @@ def test_reviews_are_for_reviewers_of_other_orgs_and_overrides_for_stewards(worl
     assert response.status_code == (401 if spec.username is None else 200 if spec.steward else 403), response.content
     writes += response.status_code == 200
     assert AuditEvent.objects.count() - audit_before == writes
+
+
+@pytest.mark.parametrize("spec", ACTORS, ids=lambda s: s.name)
+def test_publication_retries_need_push_and_withdrawals_an_owner_or_a_steward(world: World, spec: ActorSpec) -> None:
+    client = client_for(world, spec)
+    audit_before = AuditEvent.objects.count()
+    for version in [v for v in world.versions if world.org_of(v) == "org-a" and v.state == State.APPROVED]:
+        visible = world.sees_version(spec, version)
+        retried = client.post(f"/api/v1/versions/{version.public_id}/publish/")
+        withdrawn = client.post(f"/api/v1/versions/{version.public_id}/withdraw/", {"reason": "matrix"})
+        for response, allowed in (
+            (retried, spec.steward or can(spec, "org-a", Capability.PUSH)),
+            (withdrawn, spec.steward or can(spec, "org-a", Capability.ADMIN)),
+        ):
+            if spec.username is None:
+                assert response.status_code == 401
+            elif not visible:
+                assert response.status_code == 404, (version, spec.name)
+            elif not allowed:
+                assert response.status_code == 403, (version, spec.name, response.content)
+            else:
+                assert response.status_code == 409, "nothing failed to retry; nothing published to withdraw"
+    artifact = next(a for a in world.artifacts() if a.organization.slug == "org-a")
+    response = client.post(f"/api/v1/artifacts/{artifact.public_id}/withdraw/", {"reason": "matrix"})
+    if spec.username is None:
+        assert response.status_code == 401
+    elif not world.sees_artifact(spec, artifact):
+        assert response.status_code == 404
+    elif not (spec.steward or can(spec, "org-a", Capability.ADMIN)):
+        assert response.status_code == 403, response.content
+    else:
+        assert response.status_code == 200, response.content
+        assert response.json()["withdrawn_at"] is not None
+    assert AuditEvent.objects.count() - audit_before == (response.status_code == 200)

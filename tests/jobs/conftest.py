@@ -13,7 +13,7 @@ from django.conf import settings
 from jobs.checks import check_for
 from jobs.checks.base import CheckContext
 from registry import storage
-from registry.models import Blob, Organization, Version, VersionFile
+from registry.models import Artifact, Blob, Organization, Version, VersionFile
 from tests import factories
 
 StoredVersion = Callable[..., Version]
@@ -21,23 +21,25 @@ StoredVersion = Callable[..., Version]
 
 @pytest.fixture
 def stored_version(s3_bucket: str, db: None) -> StoredVersion:
-    """make(kind, {path: bytes}, organization=..., license=..., metadata=..., state=...) → a version
-    whose files are verified blobs in the test bucket."""
+    """make(kind, {path: bytes}, organization=... or artifact=..., license=..., metadata=..., state=...)
+    → a version whose files are verified blobs in the test bucket."""
 
     def make(
         kind: str,
         files: Mapping[str, bytes],
         *,
         organization: Organization | None = None,
+        artifact: Artifact | None = None,
         license: str = "Apache-2.0",
         metadata: dict[str, Any] | None = None,
         state: str = Version.State.SUBMITTED,
         **version_fields: Any,
     ) -> Version:
-        artifact_fields: dict[str, Any] = {"kind": kind}
-        if organization is not None:
-            artifact_fields["organization"] = organization
-        artifact = factories.ArtifactFactory(**artifact_fields)
+        if artifact is None:
+            artifact_fields: dict[str, Any] = {"kind": kind}
+            if organization is not None:
+                artifact_fields["organization"] = organization
+            artifact = factories.ArtifactFactory(**artifact_fields)
         version = factories.VersionFactory(
             artifact=artifact, license=license, metadata=metadata or {}, state=state, **version_fields
         )

@@ -7,8 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from registry.actors import Actor
+from registry.digests import manifest_digest
 from registry.errors import Conflict, Forbidden, InvalidTransition
-from registry.models import AuditEvent, Organization, Review, Version
+from registry.models import AuditEvent, Organization, Review, Version, VersionFile
 from registry.permissions import Role
 from registry.services.reviews import approvals_current, review_decide, review_policy_set, version_override
 from tests import factories
@@ -34,7 +35,7 @@ def test_a_reviewer_of_another_org_approves_and_one_approval_is_the_default_quor
     review = review_decide(actor=reviewer(org_b, "rita"), version=version, decision="approve")
     version.refresh_from_db()
     assert version.state == State.APPROVED
-    assert (review.organization, review.manifest_sha256) == (org_b, "a" * 64)
+    assert (review.organization, review.manifest_sha256) == (org_b, manifest_digest([]))
     assert AuditEvent.objects.filter(action="review.approve", data__reviewer_org="org-b").count() == 1
 
 
@@ -91,8 +92,10 @@ def test_an_approval_no_longer_counts_once_the_manifest_or_declared_metadata_cha
     Version.objects.filter(pk=version.pk).update(metadata={"parameters": 7})
     version.refresh_from_db()
     assert approvals_current(version) == 0
-    Version.objects.filter(pk=version.pk).update(metadata={}, manifest_sha256="c" * 64)
+    Version.objects.filter(pk=version.pk).update(metadata={})
     version.refresh_from_db()
+    assert approvals_current(version) == 1
+    VersionFile.objects.create(version=version, path="late.bin", size=1, sha256="c" * 64)
     assert approvals_current(version) == 0
 
 

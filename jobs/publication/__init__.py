@@ -1,0 +1,1 @@
+"""Publication to the Hugging Face Hub: where each artifact lands, and the card it carries."""

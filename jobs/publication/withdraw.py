@@ -1,0 +1,140 @@
+"""Withdrawal of published work: the registry keeps the files, the Hub stops offering them.
+
+A version loses its tag and, when it is the repo's newest publication, the card on `main` gains a
+notice saying it was withdrawn and why. A whole artifact has every published version withdrawn and
+its Hub repo made private; nothing of it is published again. Hub calls happen before the registry
+records the withdrawal and are idempotent, so a failure midway is finished by asking again.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import suppress
+from pathlib import Path
+
+import structlog
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+from jobs.models import Publication
+from jobs.publication.hub import hub_api, hub_cache_dir
+from registry.actors import Actor
+from registry.errors import Forbidden, InvalidTransition
+from registry.models import Artifact, Version
+from registry.permissions import Capability
+from registry.services.audit import audit_record
+
+log = structlog.get_logger(__name__)
+FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
+
+
+def _require_withdrawer(actor: Actor, artifact: Artifact, reason: str) -> None:
+    if not (actor.is_steward or actor.can(artifact.organization_id, Capability.ADMIN)):
+        raise Forbidden(f"only an owner of '{artifact.organization.slug}' or a steward withdraws published work")
+    if not reason.strip():
+        raise ValidationError({"reason": ["a withdrawal needs a reason"]})
+
+
+def version_withdraw(*, actor: Actor, version: Version, reason: str) -> Version:
+    """Withdraw one published version: tag deleted, card notice when it is the newest."""
+    _require_withdrawer(actor, version.artifact, reason)
+    if version.state != Version.State.PUBLISHED:
+        raise InvalidTransition(f"version {version.number} is {version.state}, not published", field="state")
+    publication = Publication.objects.get(version=version)
+    api = hub_api()
+    _untag(api, publication)
+    if _is_newest(publication):
+        _mark_card(api, publication, version, reason)
+    return _record(actor, version, publication, reason)
+
+
+def artifact_withdraw(*, actor: Actor, artifact: Artifact, reason: str) -> Artifact:
+    """Withdraw every published version of the artifact and make its Hub repo private."""
+    _require_withdrawer(actor, artifact, reason)
+    api = hub_api()
+    publications = list(
+        Publication.objects.filter(version__artifact=artifact, version__state=Version.State.PUBLISHED).select_related(
+            "version"
+        )
+    )
+    for publication in publications:
+        _untag(api, publication)
+    repo = Publication.objects.filter(version__artifact=artifact).exclude(repo_id="").first()
+    if repo is not None:
+        with suppress(RepositoryNotFoundError):  # nothing left on the Hub to hide
+            api.update_repo_settings(repo.repo_id, repo_type=repo.repo_type, private=True)
+    with transaction.atomic():
+        Artifact.objects.filter(pk=artifact.pk).update(withdrawn_at=timezone.now())
+        for publication in publications:
+            _record(actor, publication.version, publication, reason, audit=False)
+        audit_record(
+            actor=actor,
+            action="artifact.withdrawn",
+            target=artifact,
+            organization=artifact.organization,
+            data={"reason": reason, "versions": [p.version.number for p in publications], "repo_private": True},
+        )
+    artifact.refresh_from_db()
+    return artifact
+
+
+def _untag(api: HfApi, publication: Publication) -> None:
+    try:
+        api.delete_tag(publication.repo_id, tag=publication.tag, repo_type=publication.repo_type)
+    except (RevisionNotFoundError, RepositoryNotFoundError):
+        log.info("withdrawal.tag_already_gone", repo=publication.repo_id, tag=publication.tag)
+
+
+def _is_newest(publication: Publication) -> bool:
+    newest = (
+        Publication.objects.filter(repo_id=publication.repo_id, status=Publication.Status.PUBLISHED)
+        .order_by("-published_at", "-pk")
+        .first()
+    )
+    return newest is not None and newest.pk == publication.pk
+
+
+def _mark_card(api: HfApi, publication: Publication, version: Version, reason: str) -> None:
+    """Put a withdrawal notice at the top of the card on `main`, keeping its metadata."""
+    repo_id, repo_type = publication.repo_id, publication.repo_type
+    head = api.repo_info(repo_id, repo_type=repo_type, revision="main").sha
+    downloaded = api.hf_hub_download(
+        repo_id, "README.md", repo_type=repo_type, revision=head, cache_dir=hub_cache_dir()
+    )
+    card = Path(downloaded).read_text(encoding="utf-8")
+    if publication.marker in card and "This version was withdrawn" in card:
+        return  # an earlier attempt already did it
+    notice = (
+        f"> **This version was withdrawn** on {timezone.now():%Y-%m-%d} by {version.artifact.organization.name}: "
+        f"{' '.join(reason.split())}\n>\n> Its tag `{publication.tag}` was removed. ({publication.marker})\n\n"
+    )
+    found = FRONT_MATTER.match(card)
+    updated = card[: found.end()] + "\n" + notice + card[found.end() :] if found else notice + card
+    api.create_commit(
+        repo_id,
+        repo_type=repo_type,
+        operations=[CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=updated.encode())],
+        commit_message=f"Withdraw {version.artifact.slug} v{version.number}",
+        commit_description=f"{' '.join(reason.split())}\n\n{publication.marker}",
+        parent_commit=head,
+    )
+
+
+def _record(actor: Actor, version: Version, publication: Publication, reason: str, *, audit: bool = True) -> Version:
+    with transaction.atomic():
+        version = Version.objects.select_for_update().get(pk=version.pk)
+        if version.state == Version.State.PUBLISHED:
+            version.transition(Version.State.WITHDRAWN)
+        Publication.objects.filter(pk=publication.pk).update(status=Publication.Status.WITHDRAWN)
+        if audit:
+            audit_record(
+                actor=actor,
+                action="version.withdrawn",
+                target=version,
+                organization=version.artifact.organization,
+                data={"reason": reason, "repo": publication.repo_id, "tag": publication.tag},
+            )
+    return version
