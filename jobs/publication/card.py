@@ -26,7 +26,7 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from jobs.models import PipelineRun, Publication, Step
 from jobs.publication.targets import HUB_LICENSE_IDS, OTHER, hub_license, hub_target, version_tag
 from registry.digests import version_digests
-from registry.models import Kind, LineageEdge, Relation, Review, Version
+from registry.models import AuditEvent, Kind, LineageEdge, Relation, Review, Version
 
 BASE_MODEL_RELATIONS = frozenset({"adapter", "merge", "quantized", "finetune"})
 _LICENSE_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
@@ -76,7 +76,7 @@ def card_render(version: Version, *, endpoint: str, evals: Sequence[EvalResult] 
 
 def _parents(version: Version) -> list[_Parent]:
     """Lineage in reading order: bases, then data, recipes and eval suites."""
-    edges = version.parent_edges.select_related("parent__artifact__organization").order_by("id")
+    edges = version.parent_edges.select_related("parent__artifact__organization", "child__artifact").order_by("id")
     order = {relation: i for i, relation in enumerate(_RELATION_LABELS)}
     return sorted((_parent(edge) for edge in edges), key=lambda p: order.get(p.relation, len(order)))
 
@@ -102,6 +102,9 @@ def _parent(edge: LineageEdge) -> _Parent:
             hub_repo_type=publication.repo_type,
             revision=publication.tag,
         )
+    if parent.artifact.organization_id != edge.child.artifact.organization_id:
+        # Another member's unpublished work: the public card must not reveal what it is.
+        return _Parent(edge.relation, "an unpublished version of another consortium member", parent.license)
     name = f"{parent.artifact.organization.slug}/{parent.artifact.slug} {version_tag(parent)}"
     return _Parent(edge.relation, name, parent.license, registry_id)
 
@@ -205,7 +208,9 @@ def _lineage_line(parent: _Parent, endpoint: str) -> str:
     url = parent.hub_url(endpoint)
     shown = f"[{_md(parent.name)}]({url})" if url else _md(parent.name)
     notes = []
-    if parent.registry_id is None:
+    if parent.registry_id is None and parent.revision is None:
+        notes.append("shared inside the consortium, not on the Hub")
+    elif parent.registry_id is None:
         notes.append(f"external, pinned to revision `{parent.revision}`")
     else:
         notes.append(f"registry version `{parent.registry_id}`")
@@ -231,6 +236,13 @@ def _reviewers(version: Version) -> str:
         version=version, decision=Review.Decision.APPROVE, manifest_sha256=manifest, metadata_sha256=metadata
     )
     names = sorted(set(approvals.values_list("organization__name", flat=True)))
+    if (
+        not names
+        and AuditEvent.objects.filter(
+            action="version.override_approve", target_type="version", target_id=str(version.public_id)
+        ).exists()
+    ):
+        return "Approved by a consortium steward's override (its reason is kept in the registry's audit log)."
     if not names:
         return "No current approval by a member organization's reviewer is recorded."
     return "Approved by reviewers of: " + ", ".join(_md(name) for name in names) + "."

@@ -12,8 +12,10 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from jobs.models import PipelineRun, Publication, Step
 from jobs.publication.card import card_render, card_validate, readme_strip_front_matter
 from jobs.publication.targets import HubLicense, hub_gated, hub_license, hub_target, version_tag
+from registry.actors import Actor
 from registry.digests import metadata_digest, version_digests
 from registry.models import Kind, LineageEdge, Organization, Review, Version, VersionFile
+from registry.services.reviews import version_override
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -193,6 +195,30 @@ def test_a_base_not_on_the_hub_is_named_in_provenance_only(org_a: Organization) 
     assert "library_name" not in data  # no adapter_config.json: nothing backs `peft`
     assert f"org-a/base-7b v2.0.0 (registry version `{base.public_id}`; not published on the Hub" in text
     assert "/tree/" not in text
+
+
+def test_another_members_unpublished_parent_is_not_named_on_the_public_card(
+    org_a: Organization, org_b: Organization
+) -> None:
+    base = make_version(org_b, Kind.CHECKPOINT, slug="secret-base", state=Version.State.APPROVED)
+    adapter = make_version(org_a, Kind.ADAPTER)
+    LineageEdge.objects.create(child=adapter, relation="derived_from", parent=base)
+
+    text = card_render(adapter, endpoint=HUB)
+
+    read(text, "model")
+    assert "secret-base" not in text
+    assert "org-b" not in text
+    assert str(base.public_id) not in text
+    assert "an unpublished version of another consortium member (shared inside the consortium" in text
+
+
+def test_a_stewards_override_is_named_as_such(org_a: Organization) -> None:
+    version = make_version(org_a, Kind.CHECKPOINT, state=Version.State.IN_REVIEW)
+    stella = factories.UserFactory(username="stella", is_steward=True)
+    version_override(actor=Actor.for_user(stella), version=version, action="approve", reason="urgent fix")
+
+    assert "Approved by a consortium steward's override" in body(card_render(version, endpoint=HUB))
 
 
 def test_checkpoint_names_the_datasets_it_was_trained_on_that_are_on_the_hub(org_a: Organization) -> None:
