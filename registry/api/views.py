@@ -357,8 +357,8 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         version = self.get_object()
         summary = reviews.review_summary(version, None)
         digests = version_digests(version)
-        found = s.ReviewOut(selectors.review_list(version=version), many=True, context={"digests": digests}).data
-        return Response(s.ReviewsOut({**summary, "reviews": found}).data)
+        found = selectors.review_list(version=version)
+        return Response(s.ReviewsOut({**summary, "reviews": found}, context={"digests": digests}).data)
 
     @extend_schema(request=s.ReviewIn, responses={201: s.ReviewOut})
     @reviews.mapping.post
