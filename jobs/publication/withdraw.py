@@ -32,7 +32,7 @@ FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 
 
 def _require_withdrawer(actor: Actor, artifact: Artifact, reason: str) -> None:
-    if not (actor.is_steward or actor.can(artifact.organization_id, Capability.ADMIN)):
+    if not (actor.is_steward or actor.can(artifact.organization_id, Capability.WITHDRAW)):
         raise Forbidden(f"only an owner of '{artifact.organization.slug}' or a steward withdraws published work")
     if not reason.strip():
         raise ValidationError({"reason": ["a withdrawal needs a reason"]})

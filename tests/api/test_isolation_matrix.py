@@ -407,7 +407,7 @@ def test_publication_retries_need_push_and_withdrawals_an_owner_or_a_steward(wor
         withdrawn = client.post(f"/api/v1/versions/{version.public_id}/withdraw/", {"reason": "matrix"})
         for response, allowed in (
             (retried, spec.steward or can(spec, "org-a", Capability.PUSH)),
-            (withdrawn, spec.steward or can(spec, "org-a", Capability.ADMIN)),
+            (withdrawn, spec.steward or can(spec, "org-a", Capability.WITHDRAW)),
         ):
             if spec.username is None:
                 assert response.status_code == 401
@@ -423,7 +423,7 @@ def test_publication_retries_need_push_and_withdrawals_an_owner_or_a_steward(wor
         assert response.status_code == 401
     elif not world.sees_artifact(spec, artifact):
         assert response.status_code == 404
-    elif not (spec.steward or can(spec, "org-a", Capability.ADMIN)):
+    elif not (spec.steward or can(spec, "org-a", Capability.WITHDRAW)):
         assert response.status_code == 403, response.content
     else:
         assert response.status_code == 200, response.content
