@@ -282,16 +282,16 @@ class Stack:
             "Demo logins (kept in var/demo-logins.json):",
             *(f"  {u['username']:<18} {u['password']:<24} {u['about']}" for u in seed["users"]),
         ]
-        if seed.get("token"):
-            t = seed["token"]
+        for t in seed["tokens"]:
             lines += [
                 "",
-                f"Push token for org '{t['organization']}' (scopes {', '.join(t['scopes'])}), shown this once:",
+                f"Token of {t['username']} for org '{t['organization']}' (scopes {', '.join(t['scopes'])}), "
+                "shown this once:",
                 f"  {t['secret']}",
                 f"  try: curl -H 'Authorization: Bearer {t['secret']}' {url}/api/v1/me/",
             ]
-        else:
-            lines += ["", "The demo push token was printed at the first start; issue new ones from the API."]
+        if not seed["tokens"]:
+            lines += ["", "The demo tokens were printed at the first start; issue new ones from the API."]
         lines += [
             "",
             f"Data in {self.var}; logs in {self.logs}/ (web, worker, beat, redis, seaweedfs"

@@ -39,7 +39,7 @@ def processes_in_group(pgid: int) -> list[str]:
 
 class Stack:
     def __init__(self, var_dir: Path) -> None:
-        base = free_port_block(2 + S3Ports.SIZE)
+        base = free_port_block(3 + S3Ports.SIZE)
         self.url = f"http://127.0.0.1:{base}"
         command = [
             sys.executable,
@@ -49,8 +49,11 @@ class Stack:
             f"--port={base}",
             f"--redis-port={base + 1}",
             f"--s3-port={base + 2}",
+            f"--hub-port={base + 2 + S3Ports.SIZE}",
         ]
-        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
+        self.hub_url = f"http://127.0.0.1:{base + 2 + S3Ports.SIZE}"
+        services = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "HF_ENDPOINT", "HF_TOKEN", "HF_TOKEN_FILE"}
+        env = {k: v for k, v in os.environ.items() if k not in services}
         # A new session, like a terminal's foreground job: Ctrl-C goes to the whole group.
         self.process = subprocess.Popen(
             command,
@@ -122,7 +125,8 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
         output = stack.wait_ready()
         urls = re.findall(r"http://127\.0\.0\.1:\d+", output)
         assert urls[0] == stack.url, "the portal is the first URL printed"
-        token = re.search(r"^\s+(ocr_\S+)$", output, re.MULTILINE).group(1)
+        token, review_token = re.findall(r"^\s+(ocr_\S+)$", output, re.MULTILINE)
+        assert f"local Hub-protocol server at {stack.hub_url}" in output
         assert call(f"{stack.url}/healthz")[1]["status"] == "ok"
         status, me = call(f"{stack.url}/api/v1/me/", token)
         assert (status, me["username"], me["token"]["scopes"]) == (200, "aurora-owner", ["push", "read"])
@@ -144,6 +148,21 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
         assert {s["name"]: s["status"] for s in result["checks"]["steps"]} == dict.fromkeys(
             ("integrity", "safety", "format", "license", "metadata"), "passed"
         )
+        # Org B's reviewer approves it with the CLI; the worker publishes it to the local Hub.
+        queue = cli(stack.url, review_token, tmp_path, "review", "list")
+        assert [v["id"] for v in json.loads(queue.stdout)] == [version["id"]], queue.stderr
+        approved = cli(stack.url, review_token, tmp_path, "review", "approve", version["id"], "-m", "looks right")
+        assert approved.returncode == 0, approved.stderr
+        waited = cli(stack.url, token, tmp_path, "wait", version["id"], "--for", "published", "--interval", "0.2")
+        result = json.loads(waited.stdout)
+        assert (waited.returncode, result["state"]) == (0, "published"), waited.stdout + waited.stderr
+        publication = result["publication"]
+        assert publication["commit_url"].startswith(f"{stack.hub_url}/aurora-lab/tiny/commit/")
+        with urllib.request.urlopen(publication["commit_url"], timeout=10) as page:
+            html = page.read().decode()
+        assert "Provenance" in html
+        assert "Aurora Research Lab (France)" in html
+        assert "Borealis AI" in html, "the reviewers' org"
         disguised = clean_checkpoint()
         disguised["model.safetensors"] = b"cos\nsystem\n(S'true'\ntR."
         bad = push_dir(tmp_path / "bad", disguised, "disguised")

@@ -1,5 +1,6 @@
-"""Seed a demo consortium: two member orgs with an owner and a reviewer each, a steward, and one
-push token (printed once). Running it again changes nothing and prints no token."""
+"""Seed a demo consortium: two member orgs with an owner and a reviewer each, a steward, a push
+token for the first org's owner and a review token for the second org's reviewer (printed once).
+Running it again changes nothing and prints no token."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         steward = self._user(
             logins, "steward", "steward: sees everything, overrides", is_steward=True, is_staff=True, is_superuser=True
         )
-        token = None
+        tokens: list[dict[str, Any]] = []
         for org_spec in ORGS:
             slug = org_spec["slug"]
             owner = self._user(logins, f"{slug}-owner", f"owner of {slug}")
@@ -47,18 +48,21 @@ class Command(BaseCommand):
                 org = organization_create(actor=Actor.for_user(steward), owner=owner, **org_spec)
             if not Membership.objects.filter(organization=org, user=reviewer).exists():
                 membership_add(actor=Actor.for_user(owner), organization=org, user=reviewer, role=Role.CONTRIBUTOR)
-            if slug == ORGS[0]["slug"] and not ApiToken.objects.filter(organization=org).exists():
-                issued, secret = token_issue(
-                    actor=Actor.for_user(owner),
-                    organization=org,
-                    name="demo push token",
-                    scopes=[Scope.READ, Scope.PUSH],
+            if not ApiToken.objects.filter(organization=org).exists():
+                # The first org pushes; the second org's reviewer reviews what the first pushes.
+                user, name, scopes = (
+                    (owner, "demo push token", [Scope.READ, Scope.PUSH])
+                    if slug == ORGS[0]["slug"]
+                    else (reviewer, "demo review token", [Scope.READ, Scope.REVIEW])
                 )
-                token = {"organization": slug, "scopes": issued.scopes, "secret": secret}
+                issued, secret = token_issue(actor=Actor.for_user(user), organization=org, name=name, scopes=scopes)
+                tokens.append(
+                    {"organization": slug, "username": user.username, "scopes": issued.scopes, "secret": secret}
+                )
         logins_path.parent.mkdir(parents=True, exist_ok=True)
         logins_path.write_text(_dumps(list(logins.values())))
         logins_path.chmod(0o600)
-        result = {"users": list(logins.values()), "token": token}
+        result = {"users": list(logins.values()), "tokens": tokens}
         self.stdout.write(_dumps(result) if as_json else _describe(result))
 
     @staticmethod
@@ -85,6 +89,5 @@ def _dumps(value: Any) -> str:
 
 def _describe(result: dict[str, Any]) -> str:
     lines = [f"{u['username']}: {u['password']} ({u['about']})" for u in result["users"]]
-    if result["token"]:
-        lines.append(f"push token for {result['token']['organization']}: {result['token']['secret']}")
+    lines += [f"token of {t['username']} ({', '.join(t['scopes'])}): {t['secret']}" for t in result["tokens"]]
     return "\n".join(lines)
