@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class Spec:
     compute: dict[str, Any] = field(default_factory=dict)
     lineage: list[dict[str, Any]] = field(default_factory=list)
     release_target: str = "hub"
+    release_at: str | None = None  # embargo: ISO 8601 date-time; a `hub` version publishes no earlier
 
 
 def load_spec(directory: Path, overrides: dict[str, Any]) -> Spec:
@@ -59,6 +61,8 @@ def load_spec(directory: Path, overrides: dict[str, Any]) -> Spec:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown keys in {MANIFEST}: {', '.join(unknown)}")
+    if isinstance(values.get("release_at"), date):  # YAML reads an unquoted timestamp as one
+        values["release_at"] = values["release_at"].isoformat()
     return Spec(**values)
 
 
@@ -184,6 +188,8 @@ def push(api: Api, directory: Path, spec: Spec, *, progress: Progress, workers: 
         "lineage": spec.lineage,
         "release_target": spec.release_target,
     }
+    if spec.release_at:
+        body["release_at"] = spec.release_at
     if spec.compute:
         body["compute"] = spec.compute
     version = api.post("/versions/", body)  # the same version again answers 200 with its current state

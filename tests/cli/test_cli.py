@@ -139,6 +139,16 @@ def test_pushing_again_sends_nothing_and_returns_the_same_version(
     assert (code, second["state"], counted) == (0, "submitted", [])
 
 
+def test_a_release_date_in_consortium_yaml_embargoes_the_version(env: dict, tmp_path: Path, capsys) -> None:
+    source = checkpoint(tmp_path / "ckpt")
+    manifest = source / "consortium.yaml"
+    manifest.write_text(manifest.read_text() + "release_at: 2031-05-01T09:00:00Z\n")  # YAML reads a datetime
+    code, version = run("push", str(source), capsys=capsys)
+    assert (code, version["release_at"]) == (0, "2031-05-01T09:00:00Z")
+    # The same push again is the same version (its release date compares equal).
+    assert run("push", str(source), capsys=capsys)[1]["id"] == version["id"]
+
+
 def test_changed_bytes_under_a_finalized_number_are_refused_naming_the_file(env: dict, tmp_path: Path, capsys) -> None:
     source = checkpoint(tmp_path / "ckpt")
     assert run("push", str(source), capsys=capsys)[0] == 0
