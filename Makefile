@@ -39,3 +39,4 @@ bench: $(STAMP) ## run the benchmarks under bench/ (api_list needs the local Pos
 	$(PY) -m bench.api_list
 	$(PY) -m bench.ingest
 	$(PY) -m bench.checks
+	$(PY) -m bench.publish

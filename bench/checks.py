@@ -135,7 +135,8 @@ def push_case(registry: Registry, case: Case, index: int) -> str:
 
 def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench-checks-"))
-    stack, url, token, s3_port = start_stack(scratch / "var")
+    started = start_stack(scratch / "var")
+    stack, url, token, s3_port = started.process, started.url, started.token, started.s3_port
     registry = Registry(url, token, scratch)
     try:
         # The bad-input corpus: each case must end in changes_requested.

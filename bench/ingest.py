@@ -62,7 +62,8 @@ def baseline(path: Path, var: Path, s3_port: int) -> float:
 
 def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    stack, url, token, s3_port = start_stack(scratch / "var")
+    started = start_stack(scratch / "var")
+    stack, url, token, s3_port = started.process, started.url, started.token, started.s3_port
     try:
         source = scratch / "ckpt"
         source.mkdir()

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,23 @@ from botocore.config import Config
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_stack(var: Path) -> tuple[subprocess.Popen, str, str, int]:
-    """(process, base URL, the seeded push token, SeaweedFS's S3 port), once the stack is ready."""
+@dataclass(frozen=True)
+class Stack:
+    process: subprocess.Popen
+    url: str
+    token: str  # the seeded push token of aurora's owner
+    review_token: str  # the seeded review token of borealis' reviewer
+    s3_port: int
+    hub_url: str  # the local Hub-protocol server
+
+
+def start_stack(var: Path) -> Stack:
+    """The embedded stack of `make run` on free ports, once it is ready."""
     sys.path.insert(0, str(ROOT))
     from consortium.embedded import S3Ports, free_port_block
 
-    base = free_port_block(2 + S3Ports.SIZE)
+    base = free_port_block(3 + S3Ports.SIZE)
+    hub_port = base + 2 + S3Ports.SIZE
     command = [
         sys.executable,
         "-m",
@@ -31,8 +43,10 @@ def start_stack(var: Path) -> tuple[subprocess.Popen, str, str, int]:
         f"--port={base}",
         f"--redis-port={base + 1}",
         f"--s3-port={base + 2}",
+        f"--hub-port={hub_port}",
     ]
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
+    services = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "HF_ENDPOINT", "HF_TOKEN", "HF_TOKEN_FILE"}
+    env = {k: v for k, v in os.environ.items() if k not in services}
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
@@ -42,8 +56,8 @@ def start_stack(var: Path) -> tuple[subprocess.Popen, str, str, int]:
         if not line and process.poll() is not None:
             raise SystemExit(f"the stack did not start:\n{output}")
         output += line
-    token = re.search(r"^\s+(ocr_\S+)$", output, re.MULTILINE).group(1)  # type: ignore[union-attr]
-    return process, f"http://127.0.0.1:{base}", token, base + 2
+    token, review_token = re.findall(r"^\s+(ocr_\S+)$", output, re.MULTILINE)
+    return Stack(process, f"http://127.0.0.1:{base}", token, review_token, base + 2, f"http://127.0.0.1:{hub_port}")
 
 
 def stack_s3(var: Path, s3_port: int) -> Any:

@@ -119,7 +119,9 @@ class Publication(models.Model):
     def __str__(self) -> str:
         return f"{self.repo_id}@{self.tag} ({self.status})"
 
+    MARKER_PREFIX: ClassVar[str] = "Consortium-Version:"
+
     @property
     def marker(self) -> str:
         """The line in the commit message that recognises this version's commit on the Hub."""
-        return f"Consortium-Version: {self.version.public_id}"
+        return f"{self.MARKER_PREFIX} {self.version.public_id}"

@@ -132,7 +132,8 @@ def review_queue(
     if not actor.is_reviewer or actor.user is None:
         return Version.objects.none()
     qs = version_lookup(actor=actor).filter(state=Version.State.IN_REVIEW)
-    qs = qs.exclude(artifact__organization_id__in=actor.org_ids)
+    own = Membership.objects.filter(user=actor.user).values("organization_id")  # all of the person's orgs
+    qs = qs.exclude(artifact__organization_id__in=own)
     if not reviewed:
         qs = qs.exclude(reviews__reviewer=actor.user)
     if kind:

@@ -42,6 +42,8 @@ class S3RawReader(Seekable):
         buffer[:n] = data
         self.pos += n
         self._body_pos += n
+        if self.pos == self.size:
+            self._close_body()  # read to the end: give the connection back now, not at close()
         return n
 
     def _close_body(self) -> None:
@@ -51,6 +53,46 @@ class S3RawReader(Seekable):
 
     def close(self) -> None:
         self._close_body()
+        super().close()
+
+
+class StoredObject(io.BufferedIOBase):
+    """A stored object as a binary file without a buffer of its own (huggingface_hub accepts only
+    `io.BufferedIOBase` streams): each read is served by the ranged GET of an `S3RawReader`, so
+    thousands of them open at once cost no memory until read."""
+
+    def __init__(self, key: str, size: int) -> None:
+        super().__init__()
+        self._raw = S3RawReader(key, size)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def readinto(self, buffer: Any) -> int:
+        view, filled = memoryview(buffer).cast("B"), 0
+        while filled < len(view) and (n := self._raw.readinto(view[filled:])):
+            filled += n
+        return filled
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self._raw.size - self._raw.tell()
+        buffer = bytearray(left if size is None or size < 0 else min(size, left))
+        return bytes(buffer[: self.readinto(buffer)])
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+    def close(self) -> None:
+        self._raw.close()
         super().close()
 
 

@@ -20,22 +20,24 @@ from __future__ import annotations
 import hashlib
 import traceback
 import uuid
-from contextlib import ExitStack
 from datetime import datetime, timedelta
+from typing import BinaryIO, cast
 
 import httpx2
 import structlog
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+from huggingface_hub._commit_api import _validate_path_in_repo
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.hf_api import RepoFile
+from huggingface_hub.lfs import UploadInfo
 
-from jobs.checks.s3io import open_object
+from jobs.checks.s3io import StoredObject, read_range
 from jobs.models import Publication
-from jobs.pipeline import Heartbeat, backoff
+from jobs.pipeline import Heartbeat, LeaseLost, backoff
 from jobs.publication.card import card_render, card_validate
 from jobs.publication.hub import hub_api, hub_cache_dir, hub_endpoint, hub_web_url
 from jobs.publication.targets import hub_gated, hub_target, version_tag
@@ -43,7 +45,7 @@ from registry import storage
 from registry.actors import Actor
 from registry.digests import version_digests
 from registry.errors import InvalidTransition
-from registry.models import ReleaseTarget, Version
+from registry.models import Artifact, ReleaseTarget, Version
 from registry.permissions import Capability
 from registry.services.audit import audit_record
 
@@ -108,9 +110,10 @@ def publication_dispatch(publication_id: int, *, countdown: float = 0) -> None:
     from jobs.tasks import publish_task
 
     try:
-        publish_task.apply_async((publication_id,), countdown=countdown)
+        publish_task.apply_async((publication_id,), countdown=countdown, retry=False)
     except Exception as exc:  # the broker is down: the reconciler sends it later
-        log.warning("publication.dispatch_failed", publication_id=publication_id, error=str(exc))
+        Publication.objects.filter(pk=publication_id).update(dispatched_at=None)
+        log.warning("publication.dispatch_deferred", publication_id=publication_id, error=str(exc))
         return
     Publication.objects.filter(pk=publication_id).update(dispatched_at=timezone.now())
 
@@ -124,7 +127,9 @@ def publication_retry(*, actor: Actor, version: Version) -> Publication:
     publication = Publication.objects.select_for_update().filter(version=version).first()
     if publication is None or publication.status != Status.FAILED or version.state != Version.State.APPROVED:
         raise InvalidTransition(f"version {version.number} has no failed publication to retry", field="state")
-    Publication.objects.filter(pk=publication.pk).update(status=Status.WAITING, not_before=None, last_error="")
+    Publication.objects.filter(pk=publication.pk).update(
+        status=Status.WAITING, not_before=None, attempts=0, last_error=""
+    )
     audit_record(
         actor=actor,
         action="publication.retried",
@@ -146,7 +151,11 @@ def publication_claim(publication_id: int) -> tuple[Publication, uuid.UUID] | No
     now, token = timezone.now(), uuid.uuid4()
     with transaction.atomic():
         claimed = (
-            Publication.objects.filter(pk=publication_id, status__in=[Status.WAITING, Status.RUNNING])
+            Publication.objects.filter(
+                pk=publication_id,
+                status__in=[Status.WAITING, Status.RUNNING],
+                attempts__lt=settings.PIPELINE_MAX_ATTEMPTS,
+            )
             .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
             .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
             .update(
@@ -173,55 +182,63 @@ def publication_claim(publication_id: int) -> tuple[Publication, uuid.UUID] | No
     return publication, token
 
 
-def _settle(publication: Publication, token: uuid.UUID, **fields: object) -> bool:
-    """Write the outcome if we still hold the lease; False when another worker took it over."""
+def _settle(publication: Publication, token: uuid.UUID | None, **fields: object) -> bool:
+    """Write the outcome if we still hold the lease (`token`), or, with no token, if the row is an
+    orphan whose worker died; False when another worker has it."""
+    mine = Q(lease_token=token) if token is not None else Q(status=Status.RUNNING, lease_expires_at__lt=timezone.now())
     return bool(
-        Publication.objects.filter(pk=publication.pk, lease_token=token).update(
-            lease_token=None, lease_expires_at=None, **fields
-        )
+        Publication.objects.filter(mine, pk=publication.pk).update(lease_token=None, lease_expires_at=None, **fields)
     )
 
 
 @transaction.atomic
-def _finish(publication: Publication, token: uuid.UUID, commit_oid: str, commit_url: str) -> None:
-    now = timezone.now()
+def _finish(publication: Publication, token: uuid.UUID, commit_oid: str, commit_url: str) -> str:
+    # Locked, so a withdrawal of the whole artifact cannot slip in between the check and the move.
+    artifact = Artifact.objects.select_for_update().get(pk=publication.version.artifact_id)
+    if artifact.withdrawn_at is not None:
+        _fail(publication, token, f"the artifact {artifact} was withdrawn while it was being published")
+        return "failed"
     if not _settle(
         publication,
         token,
         status=Status.PUBLISHED,
         commit_oid=commit_oid,
         commit_url=commit_url,
-        published_at=now,
+        published_at=timezone.now(),
         last_error="",
     ):
-        return
+        return "lease_lost"
     version = Version.objects.select_for_update().get(pk=publication.version_id)
     version.transition(Version.State.PUBLISHED)
     audit_record(
         actor=SYSTEM,
         action="version.published",
         target=version,
-        organization=publication.version.artifact.organization,
+        organization=artifact.organization,
         data={"repo": publication.repo_id, "tag": publication.tag, "commit": commit_oid, "url": commit_url},
     )
     log.info("publication.published", repo=publication.repo_id, tag=publication.tag, commit=commit_oid)
+    return "published"
 
 
 @transaction.atomic
-def _fail(publication: Publication, token: uuid.UUID, reason: str, *, commit_oid: str = "") -> None:
+def _fail(publication: Publication, token: uuid.UUID | None, reason: str) -> bool:
     """Give up for now: the version returns to `approved` with the reason kept."""
-    if not _settle(publication, token, status=Status.FAILED, last_error=reason[:4000], commit_oid=commit_oid):
-        return
-    version = Version.objects.select_for_update().get(pk=publication.version_id)
+    if not _settle(publication, token, status=Status.FAILED, last_error=reason[:4000]):
+        return False
+    version = (
+        Version.objects.select_for_update().select_related("artifact__organization").get(pk=publication.version_id)
+    )
     if version.state == Version.State.PUBLISHING:
         version.transition(Version.State.APPROVED)
     audit_record(
         actor=SYSTEM,
         action="publication.failed",
         target=version,
-        organization=publication.version.artifact.organization,
+        organization=version.artifact.organization,
         data={"repo": publication.repo_id, "tag": publication.tag, "reason": reason[:4000]},
     )
+    return True
 
 
 def _retry_later(publication: Publication, token: uuid.UUID, exc: BaseException) -> str:
@@ -257,12 +274,17 @@ def publication_execute(publication_id: int) -> str:
     heartbeat = Heartbeat(publication, token)
     heartbeat.start()
     try:
-        commit_oid, commit_url = _publish(hub_api(), publication)
+        commit_oid, commit_url = _publish(hub_api(), publication, _Guard(publication, token, heartbeat))
+    except LeaseLost:
+        log.warning("publication.lease_lost")
+        return "lease_lost"
     except Refused as exc:
+        _reconnect()
         log.error("publication.refused", reason=str(exc), unverified=isinstance(exc, Unverified))
         _fail(publication, token, str(exc))
         return "failed"
     except HfHubHTTPError as exc:
+        _reconnect()
         if _status(exc) in (401, 403):
             reason = f"the Hub refused our credentials ({_status(exc)}): {_server_message(exc)}; check HF_TOKEN"
             _fail(publication, token, reason)
@@ -271,13 +293,40 @@ def publication_execute(publication_id: int) -> str:
             return _retry_later(publication, token, exc)
         _fail(publication, token, f"the Hub refused the publication ({_status(exc)}): {_server_message(exc)}")
         return "failed"
+    except ValueError as exc:  # the client refused something about the content (a path, the card)
+        _reconnect()
+        _fail(publication, token, f"the Hub client refused the publication: {exc}")
+        return "failed"
     except Exception as exc:  # connection errors, storage: infrastructure, retried
+        _reconnect()
         return _retry_later(publication, token, exc)
     finally:
         heartbeat.stop()
         structlog.contextvars.unbind_contextvars("publication_id", "repo")
-    _finish(publication, token, commit_oid, commit_url)
-    return "published"
+    _reconnect()
+    return _finish(publication, token, commit_oid, commit_url)
+
+
+def _reconnect() -> None:
+    """After work that may have taken hours, drop a database connection the server may have closed
+    (never inside a transaction: that connection is still in use)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
+class _Guard:
+    """Stops the work before each step that changes the Hub when the lease is no longer ours
+    (another worker took over after our heartbeat stalled), so two workers never both commit."""
+
+    def __init__(self, publication: Publication, token: uuid.UUID, heartbeat: Heartbeat) -> None:
+        self.publication, self.token, self.heartbeat = publication, token, heartbeat
+
+    def __call__(self) -> None:
+        held = Publication.objects.filter(
+            pk=self.publication.pk, lease_token=self.token, lease_expires_at__gt=timezone.now()
+        ).exists()
+        if self.heartbeat.lost.is_set() or not held:
+            raise LeaseLost(f"publication {self.publication.pk}: lease taken over")
 
 
 def _status(exc: HfHubHTTPError) -> int:
@@ -292,7 +341,7 @@ def _transient(exc: HfHubHTTPError) -> bool:
     return _status(exc) in (408, 429) or _status(exc) >= 500
 
 
-def _publish(api: HfApi, publication: Publication) -> tuple[str, str]:
+def _publish(api: HfApi, publication: Publication, guard: _Guard) -> tuple[str, str]:
     version = Version.objects.select_related("artifact__organization").get(pk=publication.version_id)
     if version.artifact.withdrawn_at is not None:
         raise Refused(f"the artifact {version.artifact} was withdrawn; nothing of it is published again")
@@ -303,25 +352,72 @@ def _publish(api: HfApi, publication: Publication) -> tuple[str, str]:
             "the version's manifest or declared metadata changed since it was approved; "
             "its approvals no longer hold and it needs review again"
         )
-    api.create_repo(publication.repo_id, repo_type=publication.repo_type, exist_ok=True)
+    _claim_repo(api, publication)
     if hub_gated(version.license):
         api.update_repo_settings(publication.repo_id, repo_type=publication.repo_type, gated="auto")
-    commit_oid = _marked_commit(api, publication) or _commit(api, publication, version)
+    commit_oid = _tagged_commit(api, publication) or _marked_commit(api, publication)
+    if commit_oid is None:
+        commit_oid = _commit(api, publication, version, guard)
+    _verify(api, publication, version, commit_oid)
+    guard()
     _tag(api, publication, commit_oid)
-    _verify(api, publication, version)
     return commit_oid, f"{hub_web_url(publication.repo_type, publication.repo_id)}/commit/{commit_oid}"
 
 
+def _claim_repo(api: HfApi, publication: Publication) -> None:
+    """Make the artifact's repo, or take it over only if the registry made it: a repo someone made
+    by hand under the same name is never overwritten."""
+    repo_id, repo_type = publication.repo_id, publication.repo_type
+    ours = Publication.objects.filter(repo_id__iexact=repo_id, repo_type=repo_type).exclude(commit_oid="")
+    if not ours.exists() and api.repo_exists(repo_id, repo_type=repo_type):
+        commits = api.list_repo_commits(repo_id, repo_type=repo_type, revision="main")
+        files = set(api.list_repo_files(repo_id, repo_type=repo_type, revision="main")) - {".gitattributes"}
+        if files and not any(Publication.MARKER_PREFIX in f"{c.title}\n{c.message}" for c in commits):
+            raise Refused(
+                f"the Hub repo {publication.repo_id} exists and was not made by the registry; "
+                "it is never overwritten: rename it on the Hub, or publish under another artifact name"
+            )
+    api.create_repo(repo_id, repo_type=repo_type, exist_ok=True)
+
+
 def _marked_commit(api: HfApi, publication: Publication) -> str | None:
-    """The commit an earlier attempt made for this version, recognised by its marker."""
+    """The commit an earlier attempt made for this version, recognised by its marker (the oldest,
+    should a lost race ever have made two)."""
     commits = api.list_repo_commits(publication.repo_id, repo_type=publication.repo_type, revision="main")
-    for commit in commits:
-        if publication.marker in f"{commit.title}\n{commit.message}":
-            return commit.commit_id
-    return None
+    marked = [c.commit_id for c in commits if publication.marker in f"{c.title}\n{c.message}"]
+    return marked[-1] if marked else None
 
 
-def _commit(api: HfApi, publication: Publication, version: Version) -> str:
+def _tagged_commit(api: HfApi, publication: Publication) -> str | None:
+    """The commit this version's tag already points at, when an earlier attempt tagged it."""
+    refs = api.list_repo_refs(publication.repo_id, repo_type=publication.repo_type)
+    tag = next((t for t in refs.tags if t.name == publication.tag), None)
+    if tag is None:
+        return None
+    info = api.list_repo_commits(publication.repo_id, repo_type=publication.repo_type, revision=tag.target_commit)
+    if not info or publication.marker not in f"{info[0].title}\n{info[0].message}":
+        raise Refused(
+            f"tag {publication.tag} on {publication.repo_id} exists and points at {tag.target_commit}, "
+            "which is not this version's commit"
+        )
+    return tag.target_commit
+
+
+class _ManifestFile(CommitOperationAdd):
+    """A manifest file streamed from S3. Its sha256 and size come from the manifest (the registry
+    verified them at upload), so the client does not read the whole object once more to hash it
+    before sending it."""
+
+    def __init__(self, path_in_repo: str, key: str, *, sha256: str, size: int) -> None:
+        self._known = UploadInfo(sha256=bytes.fromhex(sha256), size=size, sample=read_range(key, 0, 512))
+        super().__init__(path_in_repo=path_in_repo, path_or_fileobj=cast(BinaryIO, StoredObject(key, size)))
+
+    def __post_init__(self) -> None:
+        self.path_in_repo = _validate_path_in_repo(self.path_in_repo)
+        self.upload_info = self._known
+
+
+def _commit(api: HfApi, publication: Publication, version: Version, guard: _Guard) -> str:
     """One commit: every manifest file streamed from S3, the card, and deletions of what the branch
     holds beyond them, pinned to the head it was planned against (re-planned when that moved)."""
     files = list(version.files.order_by("path"))
@@ -329,80 +425,73 @@ def _commit(api: HfApi, publication: Publication, version: Version) -> str:
     problems = card_validate(card, publication.repo_type)
     if problems:
         raise Refused(f"the generated card does not validate: {'; '.join(problems)}")
+    org_id = version.artifact.organization_id
+    additions: list[CommitOperationAdd] = [
+        _ManifestFile(f.path, storage.safe_key(org_id=org_id, sha256=f.sha256), sha256=f.sha256, size=f.size)
+        for f in files
+        if f.path != CARD
+    ]
+    additions.append(CommitOperationAdd(path_in_repo=CARD, path_or_fileobj=card.encode()))
     wanted = {f.path for f in files if f.path != CARD} | KEPT
     description = (
         f"{version.artifact.organization.name} publishes {version.artifact} v{version.number} "
         f"through the consortium registry.\n\n{publication.marker}"
     )
-    for _ in range(MAX_REPLANS):
-        head = api.repo_info(publication.repo_id, repo_type=publication.repo_type, revision="main").sha
-        present = set(api.list_repo_files(publication.repo_id, repo_type=publication.repo_type, revision=head))
-        with ExitStack() as streams:
-            operations: list[CommitOperationAdd | CommitOperationDelete] = [
-                CommitOperationAdd(
-                    path_in_repo=f.path,
-                    path_or_fileobj=streams.enter_context(
-                        open_object(storage.safe_key(org_id=version.artifact.organization_id, sha256=f.sha256), f.size)
-                    ),
-                )
-                for f in files
-                if f.path != CARD
-            ]
-            operations.append(CommitOperationAdd(path_in_repo=CARD, path_or_fileobj=card.encode()))
-            operations += [CommitOperationDelete(path_in_repo=path) for path in sorted(present - wanted)]
+    try:
+        for _ in range(MAX_REPLANS):
+            head = api.repo_info(publication.repo_id, repo_type=publication.repo_type, revision="main").sha
+            present = set(api.list_repo_files(publication.repo_id, repo_type=publication.repo_type, revision=head))
+            deletions = [CommitOperationDelete(path_in_repo=path) for path in sorted(present - wanted)]
+            guard()
             try:
                 info = api.create_commit(
                     publication.repo_id,
-                    operations,
+                    [*additions, *deletions],
                     repo_type=publication.repo_type,
                     commit_message=f"Publish {version.artifact.slug} v{version.number}",
                     commit_description=description,
                     parent_commit=head,
                 )
             except HfHubHTTPError as exc:
-                if _status(exc) == 412:
-                    log.info("publication.replan", head=head)
-                    continue
-                raise
+                if _status(exc) != 412:
+                    raise
+                log.info("publication.replan", head=head)
             except (httpx2.TransportError, OSError):
                 # The commit may have landed before the connection broke: look before trying again.
-                found = _marked_commit(api, publication)
-                if found:
+                if (found := _marked_commit(api, publication)) is not None:
                     return found
                 raise
-        log.info("publication.committed", commit=info.oid, files=len(operations))
-        return info.oid
+            else:
+                log.info("publication.committed", commit=info.oid, files=len(additions), deleted=len(deletions))
+                return info.oid
+            # The head moved: perhaps under another worker's commit of this very version.
+            if (found := _marked_commit(api, publication)) is not None:
+                return found
+    finally:
+        for addition in additions:
+            if isinstance(addition.path_or_fileobj, StoredObject):
+                addition.path_or_fileobj.close()
     raise HubBusy(f"the main branch of {publication.repo_id} kept moving while we planned ({MAX_REPLANS} times)")
 
 
 def _tag(api: HfApi, publication: Publication, commit_oid: str) -> None:
-    """Tag the commit; an existing tag is accepted only when it already points at it."""
-    refs = api.list_repo_refs(publication.repo_id, repo_type=publication.repo_type)
-    existing = next((t for t in refs.tags if t.name == publication.tag), None)
-    if existing is None:
-        api.create_tag(
-            publication.repo_id,
-            repo_type=publication.repo_type,
-            tag=publication.tag,
-            revision=commit_oid,
-            tag_message=publication.marker,
-            exist_ok=True,
-        )
-        refs = api.list_repo_refs(publication.repo_id, repo_type=publication.repo_type)
-        existing = next((t for t in refs.tags if t.name == publication.tag), None)
-    if existing is None or existing.target_commit != commit_oid:
-        pointed = existing.target_commit if existing else "nothing"
-        raise Refused(f"tag {publication.tag} on {publication.repo_id} points at {pointed}, not at {commit_oid}")
+    """Tag the verified commit (a lightweight tag, so refs name the commit itself)."""
+    api.create_tag(
+        publication.repo_id, repo_type=publication.repo_type, tag=publication.tag, revision=commit_oid, exist_ok=True
+    )
+    if _tagged_commit(api, publication) != commit_oid:
+        raise Refused(f"tag {publication.tag} on {publication.repo_id} does not point at {commit_oid}")
 
 
-def _verify(api: HfApi, publication: Publication, version: Version) -> None:
-    """The tree at the tag must be the approved manifest (the card in place of any README.md):
-    the same paths, LFS files by sha256 and size, small files downloaded and hashed."""
+def _verify(api: HfApi, publication: Publication, version: Version, commit_oid: str) -> None:
+    """The tree of the commit must be the approved manifest, with the card in place of any README.md:
+    the same paths, LFS files by sha256 and size, small files downloaded and hashed. Checked before
+    the tag, so a version that does not verify is never tagged."""
     approved = {f.path: f for f in version.files.all() if f.path != CARD}
     tree = {
         entry.path: entry
         for entry in api.list_repo_tree(
-            publication.repo_id, repo_type=publication.repo_type, revision=publication.tag, recursive=True
+            publication.repo_id, repo_type=publication.repo_type, revision=commit_oid, recursive=True
         )
         if isinstance(entry, RepoFile)
     }
@@ -417,18 +506,18 @@ def _verify(api: HfApi, publication: Publication, version: Version) -> None:
         elif entry.lfs is not None:
             if entry.lfs.sha256 != want.sha256:
                 problems.append(f"{path}: sha256 {entry.lfs.sha256} on the Hub, {want.sha256} approved")
-        elif _download_sha256(api, publication, path) != want.sha256:
+        elif _download_sha256(api, publication, path, commit_oid) != want.sha256:
             problems.append(f"{path}: the Hub serves other bytes than were approved")
     if problems:
-        raise Unverified(f"verification failed for {publication.repo_id}@{publication.tag}: " + "; ".join(problems))
+        raise Unverified(f"verification failed for {publication.repo_id}@{commit_oid}: " + "; ".join(problems))
 
 
-def _download_sha256(api: HfApi, publication: Publication, path: str) -> str:
+def _download_sha256(api: HfApi, publication: Publication, path: str, revision: str) -> str:
     local = api.hf_hub_download(
         publication.repo_id,
         path,
         repo_type=publication.repo_type,
-        revision=publication.tag,
+        revision=revision,
         cache_dir=hub_cache_dir(),
     )
     digest = hashlib.sha256()
@@ -442,17 +531,24 @@ def _download_sha256(api: HfApi, publication: Publication, path: str) -> str:
 
 
 def publication_reconcile() -> dict[str, int]:
-    """Send publications that are due (a release date reached, a backoff over, a message lost) and
-    hand over those whose worker stopped renewing its lease."""
+    """Send publications that are due (a release date reached, a backoff over, a message lost or
+    early), hand over those whose worker stopped renewing its lease, and give up on those whose
+    workers kept dying."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.PIPELINE_REDISPATCH_SECONDS)
+    lease = now - timedelta(seconds=settings.PIPELINE_LEASE_SECONDS)
     due = Publication.objects.filter(
         Q(status=Status.WAITING)
         & (Q(not_before__isnull=True) | Q(not_before__lte=now))
-        & (Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
+        & (Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale) | Q(dispatched_at__lt=F("not_before")))
     )
-    orphaned = Publication.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now)
-    counts = {"due": 0, "orphaned": 0}
+    orphaned = Publication.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now).filter(
+        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=lease)
+    )
+    counts = {"due": 0, "orphaned": 0, "gave_up": 0}
+    for publication in orphaned.filter(attempts__gte=settings.PIPELINE_MAX_ATTEMPTS):
+        if _fail(publication, None, f"its worker died {publication.attempts} times while publishing"):
+            counts["gave_up"] += 1
     for name, queryset in (("due", due), ("orphaned", orphaned)):
         for pk in queryset.values_list("pk", flat=True)[:500]:
             publication_dispatch(pk)

@@ -11,20 +11,23 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from jobs.models import PipelineRun
 from jobs.publication.publish import publication_schedule
 from registry.actors import Actor
 from registry.digests import version_digests
 from registry.errors import Conflict, Forbidden, InvalidTransition
-from registry.models import Kind, Organization, Review, ReviewPolicy, User, Version
+from registry.models import Kind, Membership, Organization, Review, ReviewPolicy, User, Version
 from registry.services.audit import audit_record
 
 Decision = Review.Decision
 
 
 def approvals_current(version: Version) -> int:
-    """Approvals still bound to what the version is now."""
+    """Member organizations whose reviewers approved the version as it is now: the quorum counts
+    organizations, so two reviewers of one org are one approval."""
     manifest, metadata = version_digests(version)
-    return version.reviews.filter(decision=Decision.APPROVE, manifest_sha256=manifest, metadata_sha256=metadata).count()
+    current = version.reviews.filter(decision=Decision.APPROVE, manifest_sha256=manifest, metadata_sha256=metadata)
+    return current.values("organization").distinct().count()
 
 
 def review_summary(version: Version, user: User | None) -> dict[str, object]:
@@ -42,11 +45,12 @@ def _reviewer(actor: Actor, version: Version) -> tuple[User, Organization]:
     """Who reviews, and the member org they review for: never the version's own org."""
     if not actor.is_reviewer or actor.user is None:
         raise Forbidden("only consortium reviewers review versions")
-    own = version.artifact.organization_id
-    if own in actor.org_ids:
+    # Every org the person belongs to counts, not only the one a token acts for.
+    if Membership.objects.filter(user=actor.user, organization_id=version.artifact.organization_id).exists():
         raise Forbidden("reviewers never review a version of their own organization")
     if not actor.org_ids:
         raise Forbidden("a reviewer reviews for the member organization they belong to")
+    # A token reviews for its org; a person in several orgs for the oldest membership.
     return actor.user, Organization.objects.get(pk=min(actor.org_ids))
 
 
@@ -119,6 +123,14 @@ def version_override(*, actor: Actor, version: Version, action: str, reason: str
     source, target = Override.MOVES[action]
     if version.state != source:
         raise InvalidTransition(f"{action}: version {version.number} is {version.state}, not {source}", field="state")
+    if (
+        action == Override.WAIVE
+        and not PipelineRun.objects.filter(version=version, status=PipelineRun.Status.FAILED).exists()
+    ):
+        raise InvalidTransition(
+            f"waive: version {version.number} has no failed checks to waive (a reviewer asked for changes)",
+            field="action",
+        )
     version.transition(target)
     if target == Version.State.APPROVED:
         publication_schedule(version)

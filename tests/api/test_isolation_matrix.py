@@ -376,6 +376,7 @@ def test_reviews_are_for_reviewers_of_other_orgs_and_overrides_for_stewards(worl
             assert response.status_code == 201, response.content
             writes += 1
     for version in [v for v in world.versions if v.state == State.CHANGES_REQUESTED]:
+        PipelineRun.objects.create(version=version, status=PipelineRun.Status.FAILED)  # a failed check to waive
         response = client.post(
             f"/api/v1/versions/{version.public_id}/override/", {"action": "waive", "reason": "matrix"}
         )

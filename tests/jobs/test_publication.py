@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,14 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
-from huggingface_hub import ModelCard, hf_hub_download, snapshot_download
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, hf_hub_download, snapshot_download
 
 from consortium.devhub import DevHub
 from jobs.models import Publication
-from jobs.publication.publish import publication_execute, publication_reconcile, publication_retry
+from jobs.pipeline import Heartbeat, LeaseLost
+from jobs.publication import publish as publish_module
+from jobs.publication.hub import hub_api
+from jobs.publication.publish import publication_claim, publication_execute, publication_reconcile, publication_retry
 from jobs.publication.withdraw import artifact_withdraw, version_withdraw
 from registry.actors import Actor
 from registry.models import AuditEvent, Organization, Version
@@ -189,7 +193,7 @@ def test_an_embargoed_version_is_published_only_from_its_release_date(
     assert Publication.objects.get(version=version).not_before == release
     sent: list[int] = []
     monkeypatch.setattr("jobs.publication.publish.publication_dispatch", lambda pk, countdown=0: sent.append(pk))
-    assert publication_reconcile() == {"due": 0, "orphaned": 0}
+    assert publication_reconcile() == {"due": 0, "orphaned": 0, "gave_up": 0}
     assert publish(version) == "not_claimed"
     frozen = release + timedelta(seconds=1)
     monkeypatch.setattr("django.utils.timezone.now", lambda: frozen)
@@ -275,3 +279,58 @@ def test_a_worker_killed_between_commit_and_tag_leaves_one_commit_and_one_tag(
     assert publication_reconcile()["orphaned"] == 1
     assert publish(version) == "published"
     assert_once(hub, version)
+
+
+def test_a_hub_repo_the_registry_did_not_make_is_never_overwritten(hub: DevHub, approve) -> None:
+    api = HfApi(endpoint=hub.url, token=hub.token)
+    api.create_repo("hub-org-a/tiny-llama")
+    api.upload_file(path_or_fileobj=b"someone's notes", path_in_repo="notes.txt", repo_id="hub-org-a/tiny-llama")
+    version = approve(files())
+    assert publish(version) == "failed"
+    assert "was not made by the registry" in Publication.objects.get(version=version).last_error
+    assert set(hub.repo("model", "hub-org-a/tiny-llama").tree()) == {".gitattributes", "notes.txt"}
+
+
+def test_a_commit_that_does_not_verify_is_never_tagged(hub: DevHub, approve) -> None:
+    version = approve(files())
+    publication = Publication.objects.get(version=version)
+    api = HfApi(endpoint=hub.url, token=hub.token)
+    api.create_repo("hub-org-a/tiny-llama")
+    api.create_commit(  # an earlier attempt's commit of this version, with other bytes
+        "hub-org-a/tiny-llama",
+        [CommitOperationAdd(path_in_repo="config.json", path_or_fileobj=b"{}")],
+        commit_message="Publish tiny-llama v1.0.0",
+        commit_description=publication.marker,
+    )
+    assert publish(version) == "failed"
+    publication.refresh_from_db()
+    assert publication.last_error.startswith("verification failed")
+    assert "model.safetensors: missing on the Hub" in publication.last_error
+    assert hub.repo("model", "hub-org-a/tiny-llama").tags == {}
+    assert Version.objects.get(pk=version.pk).state == State.APPROVED
+
+
+def test_a_worker_whose_lease_was_taken_over_changes_nothing_on_the_hub(hub: DevHub, approve) -> None:
+    version = approve(files())
+    stalled, token = publication_claim(Publication.objects.get(version=version).pk)
+    # Its heartbeat stalled: the lease ran out and another worker published the version.
+    Publication.objects.filter(pk=stalled.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert publish(version) == "published"
+    writes = len(hub.requests.matching("POST", "/commit/|/tag/"))
+    heartbeat = Heartbeat(stalled, token)
+    with pytest.raises(LeaseLost):
+        publish_module._publish(hub_api(), stalled, publish_module._Guard(stalled, token, heartbeat))
+    assert len(hub.requests.matching("POST", "/commit/|/tag/")) == writes
+    assert_once(hub, version)
+
+
+def test_a_publication_whose_workers_keep_dying_is_given_up_and_the_version_returned(hub: DevHub, approve) -> None:
+    version = approve(files())
+    Publication.objects.filter(version=version).update(
+        status="running", attempts=5, lease_token=uuid.uuid4(), lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    Version.objects.filter(pk=version.pk).update(state=State.PUBLISHING)
+    assert publication_reconcile()["gave_up"] == 1
+    publication = Publication.objects.get(version=version)
+    assert (publication.status, Version.objects.get(pk=version.pk).state) == ("failed", State.APPROVED)
+    assert "died 5 times" in publication.last_error

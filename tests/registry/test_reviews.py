@@ -6,12 +6,15 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
+from jobs.models import PipelineRun
 from registry.actors import Actor
 from registry.digests import manifest_digest
 from registry.errors import Conflict, Forbidden, InvalidTransition
-from registry.models import AuditEvent, Organization, Review, Version, VersionFile
+from registry.models import AuditEvent, Membership, Organization, Review, Version, VersionFile
 from registry.permissions import Role
+from registry.selectors import review_queue
 from registry.services.reviews import approvals_current, review_decide, review_policy_set, version_override
+from registry.services.tokens import token_authenticate
 from tests import factories
 from tests.conftest import Member
 
@@ -112,6 +115,10 @@ def test_stewards_override_with_a_reason_kept_in_the_audit_log(
     with pytest.raises(InvalidTransition):
         version_override(actor=steward.actor, version=version, action="waive", reason="x")
     failed = factories.VersionFactory(artifact=version.artifact, state=State.CHANGES_REQUESTED)
+    asked = factories.VersionFactory(artifact=version.artifact, state=State.CHANGES_REQUESTED)
+    with pytest.raises(InvalidTransition, match="no failed checks to waive"):
+        version_override(actor=steward.actor, version=asked, action="waive", reason="a reviewer asked, not a check")
+    PipelineRun.objects.create(version=failed, status=PipelineRun.Status.FAILED)
     version_override(
         actor=steward.actor, version=failed, action="waive", reason="the scanner flags a known-safe global"
     )
@@ -121,3 +128,31 @@ def test_stewards_override_with_a_reason_kept_in_the_audit_log(
         AuditEvent.objects.filter(action__startswith="version.override_").values_list("data__reason", flat=True)
     )
     assert reasons == {"reviewers unavailable for a week", "the scanner flags a known-safe global"}
+
+
+def test_a_reviewer_never_reviews_any_org_they_belong_to_even_through_another_orgs_token(
+    version: Version, alice: Member, org_b: Organization
+) -> None:
+    alice.user.is_reviewer = True
+    alice.user.save(update_fields=["is_reviewer"])
+    Membership.objects.create(user=alice.user, organization=org_b, role=Role.VIEWER)
+    _, secret = alice.token("read", "review", organization=org_b)
+    token, _ = token_authenticate(secret)
+    assert token is not None
+    as_org_b = Actor.for_token(token)
+    with pytest.raises(Forbidden, match="own organization"):
+        review_decide(actor=as_org_b, version=version, decision="approve")
+    assert not review_queue(actor=as_org_b).filter(pk=version.pk).exists()
+
+
+def test_the_quorum_counts_organizations_not_reviewers(version: Version, org_b: Organization, steward: Member) -> None:
+    review_policy_set(actor=steward.actor, kind="checkpoint", approvals_required=2)
+    review_decide(actor=reviewer(org_b, "rita"), version=version, decision="approve")
+    review_decide(actor=reviewer(org_b, "rosa"), version=version, decision="approve")
+    version.refresh_from_db()
+    assert (version.state, approvals_current(version)) == (State.IN_REVIEW, 1)
+    review_decide(
+        actor=reviewer(factories.OrganizationFactory(slug="org-c"), "ravi"), version=version, decision="approve"
+    )
+    version.refresh_from_db()
+    assert version.state == State.APPROVED

@@ -51,9 +51,9 @@ class Command(BaseCommand):
             if not ApiToken.objects.filter(organization=org).exists():
                 # The first org pushes; the second org's reviewer reviews what the first pushes.
                 user, name, scopes = (
-                    (owner, "demo push token", [Scope.READ, Scope.PUSH])
+                    (owner, "demo push token", [Scope.READ.value, Scope.PUSH.value])
                     if slug == ORGS[0]["slug"]
-                    else (reviewer, "demo review token", [Scope.READ, Scope.REVIEW])
+                    else (reviewer, "demo review token", [Scope.READ.value, Scope.REVIEW.value])
                 )
                 issued, secret = token_issue(actor=Actor.for_user(user), organization=org, name=name, scopes=scopes)
                 tokens.append(
