@@ -42,6 +42,13 @@ class DigestMismatch(DomainError):
     code = "digest_mismatch"
 
 
+class UpstreamFailed(DomainError):
+    """A service the registry relies on (the Hub) failed or refused; nothing was recorded."""
+
+    status = 502
+    code = "upstream_failed"
+
+
 class QuotaExceeded(DomainError):
     status = 413
     code = "quota_exceeded"

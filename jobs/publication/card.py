@@ -135,9 +135,8 @@ def _body(
     version: Version, parents: list[_Parent], paths: list[str], *, endpoint: str, evals: Sequence[EvalResult]
 ) -> str:
     artifact = version.artifact
+    # Only what was reviewed: the artifact's description can change any time, so it stays out.
     parts = [f"# {artifact.slug}"]
-    if artifact.description.strip():
-        parts.append(artifact.description.strip())
     if readme := readme_strip_front_matter(version.readme).strip():
         parts.append(readme)
     if evals:
@@ -221,11 +220,16 @@ def _lineage_line(parent: _Parent, endpoint: str) -> str:
 
 
 def _checks(version: Version) -> list[str]:
+    """The checks that passed, and any failed check a steward waived (said as such)."""
     run = PipelineRun.objects.filter(version=version).first()
-    steps = list(run.steps.filter(status=Step.Status.PASSED).order_by("position")) if run else []
+    steps = (
+        list(run.steps.filter(status__in=[Step.Status.PASSED, Step.Status.FAILED]).order_by("position")) if run else []
+    )
     if not steps:
         return ["No automated check is recorded as passed."]
-    return ["| Check | Result |", "| --- | --- |", *(f"| {_md(s.name)} | {_md(s.summary)} |" for s in steps)]
+    waived = "failed; waived by a consortium steward"
+    rows = [f"| {_md(s.name)} | {_md(s.summary) if s.status == Step.Status.PASSED else waived} |" for s in steps]
+    return ["| Check | Result |", "| --- | --- |", *rows]
 
 
 def _reviewers(version: Version) -> str:

@@ -1,9 +1,10 @@
 """Withdrawal of published work: the registry keeps the files, the Hub stops offering them.
 
-A version loses its tag and, when it is the repo's newest publication, the card on `main` gains a
-notice saying it was withdrawn and why. A whole artifact has every published version withdrawn and
-its Hub repo made private; nothing of it is published again. Hub calls happen before the registry
-records the withdrawal and are idempotent, so a failure midway is finished by asking again.
+A version loses its tag and, when the card on `main` is its own, that card gains a notice saying it
+was withdrawn and why. Like any git history on the Hub, its commit stays reachable by id: to take
+the files out of public reach, withdraw the whole artifact, which withdraws every published version
+and makes the Hub repo private; nothing of it is published again. Hub calls happen before the
+registry records the withdrawal and are idempotent, so a failure midway is finished by asking again.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ import re
 from contextlib import suppress
 from pathlib import Path
 
+import httpx2
 import structlog
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from huggingface_hub import CommitOperationAdd, HfApi
-from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from jobs.models import Publication
 from jobs.publication.hub import hub_api, hub_cache_dir
 from registry.actors import Actor
-from registry.errors import Forbidden, InvalidTransition
+from registry.errors import Forbidden, InvalidTransition, UpstreamFailed
 from registry.models import Artifact, Version
 from registry.permissions import Capability
 from registry.services.audit import audit_record
@@ -45,9 +47,11 @@ def version_withdraw(*, actor: Actor, version: Version, reason: str) -> Version:
         raise InvalidTransition(f"version {version.number} is {version.state}, not published", field="state")
     publication = Publication.objects.get(version=version)
     api = hub_api()
-    _untag(api, publication)
-    if _is_newest(publication):
+    try:
+        _untag(api, publication)
         _mark_card(api, publication, version, reason)
+    except (HfHubHTTPError, httpx2.TransportError, OSError) as exc:
+        raise UpstreamFailed(f"the Hub did not take the withdrawal ({exc}); nothing was recorded: try again") from exc
     return _record(actor, version, publication, reason)
 
 
@@ -55,19 +59,22 @@ def artifact_withdraw(*, actor: Actor, artifact: Artifact, reason: str) -> Artif
     """Withdraw every published version of the artifact and make its Hub repo private."""
     _require_withdrawer(actor, artifact, reason)
     api = hub_api()
+    Artifact.objects.filter(pk=artifact.pk).update(withdrawn_at=timezone.now())  # stops new publications at once
     publications = list(
         Publication.objects.filter(version__artifact=artifact, version__state=Version.State.PUBLISHED).select_related(
             "version"
         )
     )
-    for publication in publications:
-        _untag(api, publication)
     repo = Publication.objects.filter(version__artifact=artifact).exclude(repo_id="").first()
-    if repo is not None:
-        with suppress(RepositoryNotFoundError):  # nothing left on the Hub to hide
-            api.update_repo_settings(repo.repo_id, repo_type=repo.repo_type, private=True)
+    try:
+        for publication in publications:
+            _untag(api, publication)
+        if repo is not None:
+            with suppress(RepositoryNotFoundError):  # nothing left on the Hub to hide
+                api.update_repo_settings(repo.repo_id, repo_type=repo.repo_type, private=True)
+    except (HfHubHTTPError, httpx2.TransportError, OSError) as exc:
+        raise UpstreamFailed(f"the Hub did not take the withdrawal ({exc}); ask again to finish it") from exc
     with transaction.atomic():
-        Artifact.objects.filter(pk=artifact.pk).update(withdrawn_at=timezone.now())
         for publication in publications:
             _record(actor, publication.version, publication, reason, audit=False)
         audit_record(
@@ -88,23 +95,17 @@ def _untag(api: HfApi, publication: Publication) -> None:
         log.info("withdrawal.tag_already_gone", repo=publication.repo_id, tag=publication.tag)
 
 
-def _is_newest(publication: Publication) -> bool:
-    newest = (
-        Publication.objects.filter(repo_id=publication.repo_id, status=Publication.Status.PUBLISHED)
-        .order_by("-published_at", "-pk")
-        .first()
-    )
-    return newest is not None and newest.pk == publication.pk
-
-
 def _mark_card(api: HfApi, publication: Publication, version: Version, reason: str) -> None:
-    """Put a withdrawal notice at the top of the card on `main`, keeping its metadata."""
+    """Put a withdrawal notice at the top of the card on `main`, keeping its metadata, when that card
+    is this version's (a newer version's card is left alone)."""
     repo_id, repo_type = publication.repo_id, publication.repo_type
     head = api.repo_info(repo_id, repo_type=repo_type, revision="main").sha
     downloaded = api.hf_hub_download(
         repo_id, "README.md", repo_type=repo_type, revision=head, cache_dir=hub_cache_dir()
     )
     card = Path(downloaded).read_text(encoding="utf-8")
+    if f"[`{version.public_id}`]" not in card:  # the card's "Registry version" line
+        return  # main carries another version's card
     if publication.marker in card and "This version was withdrawn" in card:
         return  # an earlier attempt already did it
     notice = (

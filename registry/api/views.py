@@ -268,7 +268,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         "finalize": write(Capability.PUSH),
         "checks": PUBLIC_READ,
         "checks_rerun": MEMBER_READ,  # stewards only: the service refuses everyone else
-        "reviews": PUBLIC_READ,
+        "reviews": MEMBER_READ,  # reviewers' names and comments are for the consortium, not the public
         "review": MEMBER_READ,  # reviewers of other orgs only: the service refuses everyone else
         "override": MEMBER_READ,  # stewards only: the service refuses everyone else
         "publish": write(None),  # the org's pushers or a steward: the service decides

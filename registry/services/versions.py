@@ -155,6 +155,8 @@ def version_create(
     """A new draft version with its declared metadata and lineage, all or nothing; or, when the
     same version was pushed before with the same declarations, that version (created False)."""
     actor.require(artifact.organization, Capability.PUSH)
+    if artifact.withdrawn_at is not None:
+        raise Conflict(f"'{artifact}' was withdrawn; it takes no new versions", field="artifact")
     metadata = {} if metadata is None else metadata
     compute = compute or ComputeIn()
     edges: list[LineageEdge] = []

@@ -361,7 +361,8 @@ def test_reviews_are_for_reviewers_of_other_orgs_and_overrides_for_stewards(worl
         assert ids(queue) == (awaiting if spec.reviewer else set())
     for version in world.versions:
         response = client.get(f"/api/v1/versions/{version.public_id}/reviews/")
-        assert response.status_code == read_status(spec, world.sees_version(spec, version)), (version, spec.name)
+        expected = 401 if spec.username is None else read_status(spec, world.sees_version(spec, version))
+        assert response.status_code == expected, (version, spec.name)
     for version in [v for v in world.versions if v.state == State.IN_REVIEW]:
         response = client.post(
             f"/api/v1/versions/{version.public_id}/reviews/", {"decision": "request_changes", "comment": "matrix"}

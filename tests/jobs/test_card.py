@@ -357,7 +357,7 @@ def test_provenance_says_who_made_it_and_what_was_checked(reviewed: Version) -> 
     assert f"({HUB}/{LLAMA}/tree/{REV})" in provenance
     assert "| integrity | 2 files, sha256 verified |" in provenance
     assert "| format | safetensors \\| header ok |" in provenance
-    assert "safety" not in provenance
+    assert "| safety | failed; waived by a consortium steward |" in provenance
     assert "SAFETY-FAILED-SUMMARY" not in provenance
     assert "Approved by reviewers of: Org B." in provenance
     assert "Org C" not in provenance
@@ -426,3 +426,19 @@ def test_card_validate_refuses_bad_cards(text: str, repo_type: str, error: str) 
     errors = card_validate(text, repo_type)
     assert errors
     assert any(error in message for message in errors), errors
+
+
+def test_a_waived_check_is_said_as_such_and_the_unreviewed_description_stays_out(org_a: Organization) -> None:
+    version = make_version(org_a, Kind.CHECKPOINT)
+    version.artifact.description = "edited after the review"
+    version.artifact.save(update_fields=["description"])
+    run = PipelineRun.objects.create(version=version, status=PipelineRun.Status.FAILED)
+    Step.objects.create(run=run, name="integrity", status=Step.Status.PASSED, summary="2 files match", position=0)
+    Step.objects.create(run=run, name="safety", status=Step.Status.FAILED, summary="unknown global", position=1)
+
+    text = body(card_render(version, endpoint=HUB))
+
+    assert "| integrity | 2 files match |" in text
+    assert "| safety | failed; waived by a consortium steward |" in text
+    assert "unknown global" not in text
+    assert "edited after the review" not in text

@@ -28,9 +28,11 @@ from jobs.publication.hub import hub_api
 from jobs.publication.publish import publication_claim, publication_execute, publication_reconcile, publication_retry
 from jobs.publication.withdraw import artifact_withdraw, version_withdraw
 from registry.actors import Actor
+from registry.errors import Conflict, UpstreamFailed
 from registry.models import AuditEvent, Organization, Version
 from registry.permissions import Role
 from registry.services.reviews import review_decide
+from registry.services.versions import version_create
 from tests import factories
 from tests.conftest import Member
 from tests.jobs.conftest import StoredVersion
@@ -334,3 +336,21 @@ def test_a_publication_whose_workers_keep_dying_is_given_up_and_the_version_retu
     publication = Publication.objects.get(version=version)
     assert (publication.status, Version.objects.get(pk=version.pk).state) == ("failed", State.APPROVED)
     assert "died 5 times" in publication.last_error
+
+
+def test_a_withdrawn_artifact_takes_no_new_versions(hub: DevHub, approve, alice: Member) -> None:
+    first = approve(files())
+    publish(first)
+    artifact_withdraw(actor=alice.actor, artifact=first.artifact, reason="license problem")
+    with pytest.raises(Conflict, match="was withdrawn"):
+        version_create(actor=alice.actor, artifact=first.artifact, number="9.0.0", license="MIT")
+
+
+def test_a_hub_failure_during_withdrawal_records_nothing(hub: DevHub, approve, alice: Member) -> None:
+    version = approve(files())
+    publish(version)
+    hub.faults.add("DELETE", "/tag/", status=403, message="token lacks write access")
+    with pytest.raises(UpstreamFailed, match="nothing was recorded"):
+        version_withdraw(actor=alice.actor, version=Version.objects.get(pk=version.pk), reason="oops")
+    assert Version.objects.get(pk=version.pk).state == State.PUBLISHED
+    assert not AuditEvent.objects.filter(action="version.withdrawn").exists()
