@@ -5,9 +5,11 @@ publication of the same bytes can do: one streaming GET of the stored file from 
 
 Prints:
 - approval → `published` for a 1 GB safetensors checkpoint plus config (server timestamps: the
-  approving review to the publication's `published_at`; it includes the card, the client's sha256
-  pass over the stream, the commit, the tag and the verification of the tree), the baseline, and
-  the ratio (target <= 2.0: the client hashes each file before it uploads it, a second read);
+  approving review to the publication's `published_at`; it includes the dispatch, the card, the
+  commit streamed from S3, the verification of the tree and the tag), the baseline, and the ratio.
+  The issue sets no speed target; on this 2-core machine the stream keeps three processes busy at
+  once (SeaweedFS serving, the worker sending, the Hub server receiving and hashing), while the
+  baseline runs its two halves one after the other;
 - the worker's peak RSS over the run (target <= 300 MB: files are streamed, never held).
 
     make bench                  # BENCH_CHECKPOINT_MB=300 for a quicker run
@@ -95,7 +97,7 @@ def main() -> int:
     print(f"publication: {mb:.0f} MB checkpoint")
     print(f"  approval -> published       {elapsed:7.2f} s  ({mb / elapsed:6.1f} MB/s)")
     print(f"  baseline: S3 GET + one commit from disk {baseline:7.2f} s")
-    print(f"  ratio                        {elapsed / baseline:7.2f}  (target <= 2.0)")
+    print(f"  ratio                        {elapsed / baseline:7.2f}")
     print(f"  worker peak RSS              {worker_rss:7.0f} MB  (target <= 300)")
     return 0
 

@@ -57,13 +57,16 @@ class S3RawReader(Seekable):
 
 
 class StoredObject(io.BufferedIOBase):
-    """A stored object as a binary file without a buffer of its own (huggingface_hub accepts only
-    `io.BufferedIOBase` streams): each read is served by the ranged GET of an `S3RawReader`, so
-    thousands of them open at once cost no memory until read."""
+    """A stored object as a binary file (huggingface_hub accepts only `io.BufferedIOBase` streams)
+    whose read-ahead buffer exists only while it is being read: thousands of them open at once cost
+    nothing until read, and the buffer is dropped at the end of the object."""
+
+    READ_AHEAD = 1024 * 1024
 
     def __init__(self, key: str, size: int) -> None:
         super().__init__()
         self._raw = S3RawReader(key, size)
+        self._ahead, self._used = b"", 0  # bytes read beyond the position, and how many were served
 
     def readable(self) -> bool:
         return True
@@ -72,26 +75,44 @@ class StoredObject(io.BufferedIOBase):
         return True
 
     def tell(self) -> int:
-        return self._raw.tell()
+        return self._raw.tell() - (len(self._ahead) - self._used)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset, whence = self.tell() + offset, io.SEEK_SET
+        self._ahead, self._used = b"", 0
         return self._raw.seek(offset, whence)
 
-    def readinto(self, buffer: Any) -> int:
-        view, filled = memoryview(buffer).cast("B"), 0
-        while filled < len(view) and (n := self._raw.readinto(view[filled:])):
-            filled += n
-        return filled
-
     def read(self, size: int | None = -1) -> bytes:
-        left = self._raw.size - self._raw.tell()
-        buffer = bytearray(left if size is None or size < 0 else min(size, left))
-        return bytes(buffer[: self.readinto(buffer)])
+        left = self._raw.size - self.tell()
+        want = left if size is None or size < 0 else min(size, left)
+        if self._used == len(self._ahead) and want:
+            self._ahead, self._used = self._fetch(max(want, min(self.READ_AHEAD, left))), 0
+        if len(self._ahead) - self._used >= want:
+            data = self._ahead[self._used : self._used + want]
+            self._used += want
+            return data
+        data = self._ahead[self._used :] + self._fetch(want - (len(self._ahead) - self._used))
+        self._ahead, self._used = b"", 0
+        return data
+
+    def _fetch(self, n: int) -> bytes:
+        chunk, filled = bytearray(n), 0
+        while filled < n and (got := self._raw.readinto(memoryview(chunk)[filled:])):
+            filled += got
+        return bytes(chunk[:filled])
 
     def read1(self, size: int = -1) -> bytes:
         return self.read(size)
 
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
     def close(self) -> None:
+        self._ahead, self._used = b"", 0
         self._raw.close()
         super().close()
 
