@@ -59,7 +59,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--hub-port",
         type=int,
-        default=int(os.environ.get("HUB_PORT", "8340")),
+        default=int(os.environ.get("HUB_PORT", "8350")),
         help="the local Hub-protocol server's port (used when HF_ENDPOINT/HF_TOKEN are unset)",
     )
     parser.add_argument("--web-workers", type=int, default=2)
@@ -132,11 +132,16 @@ class Stack:
             **{f"seaweedfs:{i}": a.s3_port + i for i in range(S3Ports.SIZE)},
             **({"hub": a.hub_port} if self.local_hub else {}),
         }
+        taken: dict[int, str] = {}
+        for name, port in wanted.items():
+            if port in taken:
+                raise RuntimeError(f"{name} and {taken[port]} would both use port {port}: choose other ports")
+            taken[port] = name
         busy = [f"{name} {port}" for name, port in wanted.items() if not port_is_free(port, a.host)]
         if busy:
             raise RuntimeError(
                 f"ports in use: {', '.join(busy)}. Another `make run`? Or choose others: "
-                "make run PORT=8001 REDIS_PORT=6391 S3_PORT=18333 HUB_PORT=8341"
+                "make run PORT=8001 REDIS_PORT=6391 S3_PORT=18333 HUB_PORT=8351"
             )
         self.var.mkdir(parents=True, exist_ok=True)
         env = self.env()

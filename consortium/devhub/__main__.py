@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m consortium.devhub", description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="where repos and blobs are kept")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8340)
+    parser.add_argument("--port", type=int, default=8350)
     parser.add_argument("--token-file", type=Path, required=True, help="file holding the one accepted token")
     parser.add_argument("--user", default="devhub", help="the namespace of repos created without one")
     parser.add_argument(
