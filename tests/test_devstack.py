@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from consortium import devstack
 from consortium.embedded import S3Ports, free_port_block
 from tests.corpus.models import clean_checkpoint
 
@@ -190,3 +191,11 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
     finally:
         left = again.ctrl_c()
     assert left == []
+
+
+def test_the_default_ports_never_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("PORT", "REDIS_PORT", "S3_PORT", "HUB_PORT"):
+        monkeypatch.delenv(variable, raising=False)
+    args = devstack._parse([])
+    ports = [args.port, args.redis_port, *(args.s3_port + i for i in range(S3Ports.SIZE)), args.hub_port]
+    assert len(set(ports)) == len(ports), ports
