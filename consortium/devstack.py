@@ -284,7 +284,7 @@ class Stack:
             f"  OpenAPI       {url}/api/v1/schema/",
             f"  Admin         {url}/admin/",
             "",
-            "Demo logins (kept in var/demo-logins.json):",
+            f"Demo logins (kept in {self.var / 'demo-logins.json'}):",
             *(f"  {u['username']:<18} {u['password']:<24} {u['about']}" for u in seed["users"]),
         ]
         for t in seed["tokens"]:
