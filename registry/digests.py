@@ -27,7 +27,7 @@ def metadata_digest(version: Version) -> str:
             edge.external_revision,
             edge.external_license,
         ]
-        for edge in version.parent_edges.select_related("parent")
+        for edge in version.parent_edges.all()  # prefetch `parent_edges__parent` for a page of versions
     )
     declared = {
         "license": version.license,

@@ -140,7 +140,8 @@ def review_queue(
         qs = qs.filter(artifact__kind=kind)
     if org:
         qs = qs.filter(artifact__organization__slug=org)
-    return qs
+    # What each row's standing needs (digests, approvals, your decision), a few queries per page.
+    return qs.prefetch_related("files", "parent_edges__parent", "reviews")
 
 
 def review_list(*, version: Version) -> QuerySet[Review]:

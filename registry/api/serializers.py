@@ -507,7 +507,8 @@ class ReviewQueueItemOut(VersionOut):
     def get_review(self, version: Version) -> dict[str, Any]:
         from registry.services.reviews import review_summary
 
-        return review_summary(version, self.context.get("user"))
+        required = self.context["policies"][version.artifact.kind]
+        return review_summary(version, self.context.get("user"), required=required)
 
 
 class ReviewQueueFilter(ListParams):

@@ -355,8 +355,8 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
     def reviews(self, request: Request, version_id: str) -> Response:
         """The reviewers' decisions, and how many current approvals it has of how many its kind needs."""
         version = self.get_object()
-        summary = reviews.review_summary(version, None)
         digests = version_digests(version)
+        summary = reviews.review_summary(version, None, digests=digests)
         found = selectors.review_list(version=version)
         return Response(s.ReviewsOut({**summary, "reviews": found}, context={"digests": digests}).data)
 
@@ -427,7 +427,8 @@ class ReviewQueueViewSet(mixins.ListModelMixin, Base):
         return selectors.review_queue(actor=self.actor, **self.filters())
 
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "user": self.actor.user}
+        policies = {p.kind: p.approvals_required for p in selectors.review_policy_list()}
+        return {**super().get_serializer_context(), "user": self.actor.user, "policies": policies}
 
     @extend_schema(parameters=[s.ReviewQueueFilter])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -22,21 +22,29 @@ from registry.services.audit import audit_record
 Decision = Review.Decision
 
 
-def approvals_current(version: Version) -> int:
-    """Member organizations whose reviewers approved the version as it is now: the quorum counts
-    organizations, so two reviewers of one org are one approval."""
-    manifest, metadata = version_digests(version)
-    current = version.reviews.filter(decision=Decision.APPROVE, manifest_sha256=manifest, metadata_sha256=metadata)
-    return current.values("organization").distinct().count()
+def approvals_current(version: Version, digests: tuple[str, str] | None = None) -> int:
+    """Member organizations whose reviewers approved the version as it is now (`digests`, when the
+    caller has them): the quorum counts organizations, so two reviewers of one org are one. Reads
+    `version.reviews.all()`, so a prefetched page costs no query per version."""
+    current = digests or version_digests(version)
+    return len(
+        {
+            r.organization_id
+            for r in version.reviews.all()
+            if r.decision == Decision.APPROVE and (r.manifest_sha256, r.metadata_sha256) == current
+        }
+    )
 
 
-def review_summary(version: Version, user: User | None) -> dict[str, object]:
-    """Where the version's review stands: current approvals, how many its kind needs, and the
-    decision `user` took on it, if any."""
-    mine = version.reviews.filter(reviewer=user).values_list("decision", flat=True).first() if user else None
+def review_summary(
+    version: Version, user: User | None, *, required: int | None = None, digests: tuple[str, str] | None = None
+) -> dict[str, object]:
+    """Where the version's review stands: current approvals, how many its kind needs (`required`
+    when the caller looked the policies up once for a page), and the decision `user` took on it."""
+    mine = next((r.decision for r in version.reviews.all() if user and r.reviewer_id == user.pk), None)
     return {
-        "approvals": approvals_current(version),
-        "approvals_required": ReviewPolicy.approvals_for(version.artifact.kind),
+        "approvals": approvals_current(version, digests),
+        "approvals_required": ReviewPolicy.approvals_for(version.artifact.kind) if required is None else required,
         "mine": mine,
     }
 
@@ -50,7 +58,7 @@ def _reviewer(actor: Actor, version: Version) -> tuple[User, Organization]:
         raise Forbidden("reviewers never review a version of their own organization")
     if not actor.org_ids:
         raise Forbidden("a reviewer reviews for the member organization they belong to")
-    # A token reviews for its org; a person in several orgs for the oldest membership.
+    # A token reviews for its org; a person in several orgs for the first of them by id.
     return actor.user, Organization.objects.get(pk=min(actor.org_ids))
 
 
@@ -82,7 +90,7 @@ def review_decide(*, actor: Actor, version: Version, decision: str, comment: str
     except IntegrityError:
         raise Conflict(f"you have already reviewed version {version.number}", field="decision") from None
     required = ReviewPolicy.approvals_for(version.artifact.kind)
-    approvals = approvals_current(version)
+    approvals = approvals_current(version, (manifest, metadata))
     if decision == Decision.REQUEST_CHANGES:
         version.transition(Version.State.CHANGES_REQUESTED)
     elif decision == Decision.REJECT:

@@ -4,10 +4,14 @@ reviewed, overrides and policies."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from registry.models import Organization, Version, VersionFile
+from registry.actors import Actor
+from registry.models import LineageEdge, Organization, ReviewPolicy, Version, VersionFile
 from registry.permissions import Role
+from registry.services.reviews import review_decide
 from tests import factories
 from tests.conftest import Member, bearer
 
@@ -96,3 +100,32 @@ def test_an_approval_shows_as_no_longer_current_once_the_manifest_changed(
         f"/api/v1/versions/{awaiting.public_id}/override/", {"action": "approve", "reason": "security fix"}
     )
     assert override.json()["state"] == "approved"
+
+
+def test_the_review_queue_costs_the_same_queries_for_any_page(rita: Member, alice: Member) -> None:
+    reviewer = client_of(rita, "read", "review")
+    ReviewPolicy.objects.create(kind="checkpoint", approvals_required=2)  # one approval leaves it in the queue
+    ravi = factories.member(factories.OrganizationFactory(slug="org-c"), Role.VIEWER, is_reviewer=True)
+
+    def awaiting_review(n: int) -> None:
+        for _ in range(n):
+            artifact = factories.ArtifactFactory(organization=alice.organization, created_by=alice.user)
+            version = factories.VersionFactory(artifact=artifact, state=State.IN_REVIEW)
+            VersionFile.objects.create(version=version, path="w.bin", size=1, sha256="a" * 64)
+            LineageEdge.objects.create(
+                child=version,
+                relation="derived_from",
+                external_repo="meta-llama/Llama-3.1-8B",
+                external_revision="0" * 40,
+            )
+            review_decide(actor=Actor.for_user(ravi), version=version, decision="approve")
+
+    awaiting_review(2)
+    with CaptureQueriesContext(connection) as few:
+        rows = reviewer.get("/api/v1/review-queue/").json()["results"]
+    assert [r["review"]["approvals"] for r in rows] == [1, 1]
+    awaiting_review(6)
+    with CaptureQueriesContext(connection) as many:
+        assert len(reviewer.get("/api/v1/review-queue/").json()["results"]) == 8
+    # (the first request also records the token's first use)
+    assert len(many.captured_queries) <= len(few.captured_queries)
