@@ -113,7 +113,6 @@ class Publication(models.Model):
     commit_url = models.URLField(max_length=500, blank=True)
     last_error = models.TextField(blank=True, help_text="Why the last attempt failed.")
     created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

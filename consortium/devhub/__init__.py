@@ -5,8 +5,6 @@ The real huggingface_hub client works against it unchanged, with Xet disabled
 (`HF_HUB_DISABLE_XET=1`: the local server has no Xet storage, the real Hub does).
 """
 
-from consortium.devhub.faults import Fault, Faults, LoggedRequest, RequestLog
 from consortium.devhub.server import DevHub
-from consortium.devhub.store import Commit, Entry, Repo
 
-__all__ = ["Commit", "DevHub", "Entry", "Fault", "Faults", "LoggedRequest", "Repo", "RequestLog"]
+__all__ = ["DevHub"]

@@ -118,10 +118,7 @@ class Entry:
 
     @property
     def etag(self) -> str:
-        return self.sha256 if self.lfs else self.oid
-
-    def remote_oid(self) -> str:
-        """What `preupload` reports so the client can skip unchanged files."""
+        """The download's ETag, and the `oid` preupload reports so the client skips unchanged files."""
         return self.sha256 if self.lfs else self.oid
 
 
@@ -240,8 +237,6 @@ def gitattributes() -> bytes:
 class Blobs:
     """Content-addressed files. Writers stream into a temporary file beside the store and move it
     into place only once its sha256 is known, so a reader never sees a partial blob."""
-
-    CHUNK = 1024 * 1024
 
     def __init__(self, root: Path) -> None:
         self.dir = root / "blobs"

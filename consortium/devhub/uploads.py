@@ -39,7 +39,7 @@ def preupload(hub: DevHub, req: Request, t: str, ns: str, name: str, rev: str) -
                 "path": path,
                 "uploadMode": "lfs" if is_lfs(path, size) else "regular",
                 "shouldIgnore": False,
-                "oid": existing.remote_oid() if existing else None,
+                "oid": existing.etag if existing else None,
             }
         )
     return json_response({"files": answers, "commitOid": oid})

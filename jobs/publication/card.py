@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import yaml
 from django.conf import settings
@@ -24,6 +23,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from jobs.models import PipelineRun, Publication, Step
+from jobs.publication.hub import hub_web_url
 from jobs.publication.targets import HUB_LICENSE_IDS, OTHER, hub_license, hub_target, version_tag
 from registry.digests import version_digests
 from registry.models import AuditEvent, Kind, LineageEdge, Relation, Review, Version
@@ -47,8 +47,7 @@ class _Parent:
     def hub_url(self, endpoint: str) -> str | None:
         if self.hub_repo_type is None or self.revision is None:
             return None
-        prefix = "datasets/" if self.hub_repo_type == "dataset" else ""
-        return f"{endpoint}/{prefix}{quote(self.name)}/tree/{quote(self.revision, safe='')}"
+        return hub_web_url(self.hub_repo_type, self.name, revision=self.revision, endpoint=endpoint)
 
 
 def card_render(version: Version, *, endpoint: str, evals: Sequence[EvalResult] = ()) -> str:

@@ -1,12 +1,14 @@
 """Publication to the Hub, exactly once.
 
 An approved `hub` version gets a Publication row in the approval's transaction. A worker claims it
-under a lease (the version moves to `publishing`), then: makes the artifact's Hub repo if missing,
-looks for an earlier commit of this version by the marker in its commit message (a worker may have
-died after the commit landed), otherwise makes **one** commit pinned to the branch head it planned
-against (its files streamed from S3, the card, deletions of files absent from the manifest;
-re-planned when the head moved: 412), tags it `v<number>`, and verifies the tree at the tag against
-the approved manifest. Only then is the version `published`.
+under a lease (the version moves to `publishing`), then: makes the artifact's Hub repo if missing
+(never taking over one the registry did not make), looks for an earlier commit of this version by
+its tag or by the marker in its commit message (a worker may have died after the commit landed),
+otherwise makes **one** commit pinned to the branch head it planned against (its files streamed
+from S3, the card, deletions of files absent from the manifest; re-planned when the head moved:
+412), verifies the commit's tree against the approved manifest, and only then tags it `v<number>`.
+The worker checks it still holds the lease before it commits and before it tags. Only then is the
+version `published`.
 
 Errors: 401/403 and other refusals fail at once with a clear reason and the version back to
 `approved` (retry with `publication_retry`); 429, 5xx and broken connections are retried with
@@ -39,7 +41,15 @@ from jobs.checks.s3io import StoredObject, read_range
 from jobs.models import Publication
 from jobs.pipeline import Heartbeat, LeaseLost, backoff
 from jobs.publication.card import card_render, card_validate
-from jobs.publication.hub import hub_api, hub_cache_dir, hub_endpoint, hub_web_url
+from jobs.publication.hub import (
+    hub_api,
+    hub_cache_dir,
+    hub_endpoint,
+    hub_message,
+    hub_status,
+    hub_transient,
+    hub_web_url,
+)
 from jobs.publication.targets import hub_gated, hub_target, version_tag
 from registry import storage
 from registry.actors import Actor
@@ -96,13 +106,14 @@ def publication_schedule(version: Version) -> Publication | None:
             "last_error": "",
         },
     )
-    if _due(publication, timezone.now()):
+    if publication.not_before is None or publication.not_before <= timezone.now():
         transaction.on_commit(lambda: publication_dispatch(publication.pk))
     return publication
 
 
-def _due(publication: Publication, now: datetime) -> bool:
-    return publication.not_before is None or publication.not_before <= now
+def _due(now: datetime) -> Q:
+    """Publications whose release date (or backoff) has come."""
+    return Q(not_before__isnull=True) | Q(not_before__lte=now)
 
 
 def publication_dispatch(publication_id: int, *, countdown: float = 0) -> None:
@@ -156,14 +167,14 @@ def publication_claim(publication_id: int) -> tuple[Publication, uuid.UUID] | No
                 status__in=[Status.WAITING, Status.RUNNING],
                 attempts__lt=settings.PIPELINE_MAX_ATTEMPTS,
             )
-            .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+            .filter(_due(now))
             .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
             .update(
                 status=Status.RUNNING,
                 lease_token=token,
                 lease_expires_at=now + timedelta(seconds=settings.PIPELINE_LEASE_SECONDS),
                 heartbeat_at=now,
-                started_at=now,
+                attempts=F("attempts") + 1,
             )
         )
         if not claimed:
@@ -177,8 +188,6 @@ def publication_claim(publication_id: int) -> tuple[Publication, uuid.UUID] | No
                 status=Status.FAILED, lease_token=None, last_error=f"the version is {version.state}"
             )
             return None
-        Publication.objects.filter(pk=publication_id).update(attempts=publication.attempts + 1)
-        publication.attempts += 1
     return publication, token
 
 
@@ -285,13 +294,13 @@ def publication_execute(publication_id: int) -> str:
         return "failed"
     except HfHubHTTPError as exc:
         _reconnect()
-        if _status(exc) in (401, 403):
-            reason = f"the Hub refused our credentials ({_status(exc)}): {_server_message(exc)}; check HF_TOKEN"
+        if hub_status(exc) in (401, 403):
+            reason = f"the Hub refused our credentials ({hub_status(exc)}): {hub_message(exc)}; check HF_TOKEN"
             _fail(publication, token, reason)
             return "failed"
-        if _transient(exc):
+        if hub_transient(exc):
             return _retry_later(publication, token, exc)
-        _fail(publication, token, f"the Hub refused the publication ({_status(exc)}): {_server_message(exc)}")
+        _fail(publication, token, f"the Hub refused the publication ({hub_status(exc)}): {hub_message(exc)}")
         return "failed"
     except ValueError as exc:  # the client refused something about the content (a path, the card)
         _reconnect()
@@ -327,18 +336,6 @@ class _Guard:
         ).exists()
         if self.heartbeat.lost.is_set() or not held:
             raise LeaseLost(f"publication {self.publication.pk}: lease taken over")
-
-
-def _status(exc: HfHubHTTPError) -> int:
-    return exc.response.status_code if exc.response is not None else 0
-
-
-def _server_message(exc: HfHubHTTPError) -> str:
-    return exc.server_message or str(exc).splitlines()[0]
-
-
-def _transient(exc: HfHubHTTPError) -> bool:
-    return _status(exc) in (408, 429) or _status(exc) >= 500
 
 
 def _publish(api: HfApi, publication: Publication, guard: _Guard) -> tuple[str, str]:
@@ -453,7 +450,7 @@ def _commit(api: HfApi, publication: Publication, version: Version, guard: _Guar
                     parent_commit=head,
                 )
             except HfHubHTTPError as exc:
-                if _status(exc) != 412:
+                if hub_status(exc) != 412:
                     raise
                 log.info("publication.replan", head=head)
             except (httpx2.TransportError, OSError):
@@ -539,7 +536,7 @@ def publication_reconcile() -> dict[str, int]:
     lease = now - timedelta(seconds=settings.PIPELINE_LEASE_SECONDS)
     due = Publication.objects.filter(
         Q(status=Status.WAITING)
-        & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+        & _due(now)
         & (Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale) | Q(dispatched_at__lt=F("not_before")))
     )
     orphaned = Publication.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now).filter(

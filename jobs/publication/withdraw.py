@@ -4,7 +4,8 @@ A version loses its tag and, when the card on `main` is its own, that card gains
 was withdrawn and why. Like any git history on the Hub, its commit stays reachable by id: to take
 the files out of public reach, withdraw the whole artifact, which withdraws every published version
 and makes the Hub repo private; nothing of it is published again. Hub calls happen before the
-registry records the withdrawal and are idempotent, so a failure midway is finished by asking again.
+registry records a version's withdrawal and are idempotent, so a failure midway is finished by asking
+again; an artifact's withdrawal is recorded first, since it also stops new publications.
 """
 
 from __future__ import annotations
@@ -56,16 +57,26 @@ def version_withdraw(*, actor: Actor, version: Version, reason: str) -> Version:
 
 
 def artifact_withdraw(*, actor: Actor, artifact: Artifact, reason: str) -> Artifact:
-    """Withdraw every published version of the artifact and make its Hub repo private."""
+    """Withdraw every published version of the artifact and make its Hub repo private. The decision
+    is recorded first (it stops new publications at once); asking again finishes what the Hub did
+    not take."""
     _require_withdrawer(actor, artifact, reason)
-    api = hub_api()
-    Artifact.objects.filter(pk=artifact.pk).update(withdrawn_at=timezone.now())  # stops new publications at once
+    with transaction.atomic():
+        if Artifact.objects.filter(pk=artifact.pk, withdrawn_at__isnull=True).update(withdrawn_at=timezone.now()):
+            audit_record(
+                actor=actor,
+                action="artifact.withdrawn",
+                target=artifact,
+                organization=artifact.organization,
+                data={"reason": reason},
+            )
     publications = list(
         Publication.objects.filter(version__artifact=artifact, version__state=Version.State.PUBLISHED).select_related(
             "version"
         )
     )
     repo = Publication.objects.filter(version__artifact=artifact).exclude(repo_id="").first()
+    api = hub_api()
     try:
         for publication in publications:
             _untag(api, publication)
@@ -73,17 +84,12 @@ def artifact_withdraw(*, actor: Actor, artifact: Artifact, reason: str) -> Artif
             with suppress(RepositoryNotFoundError):  # nothing left on the Hub to hide
                 api.update_repo_settings(repo.repo_id, repo_type=repo.repo_type, private=True)
     except (HfHubHTTPError, httpx2.TransportError, OSError) as exc:
-        raise UpstreamFailed(f"the Hub did not take the withdrawal ({exc}); ask again to finish it") from exc
-    with transaction.atomic():
-        for publication in publications:
-            _record(actor, publication.version, publication, reason, audit=False)
-        audit_record(
-            actor=actor,
-            action="artifact.withdrawn",
-            target=artifact,
-            organization=artifact.organization,
-            data={"reason": reason, "versions": [p.version.number for p in publications], "repo_private": True},
-        )
+        raise UpstreamFailed(
+            f"the withdrawal is recorded and nothing more of it will be published, but the Hub did not take "
+            f"all of it ({exc}): ask again to finish"
+        ) from exc
+    for publication in publications:
+        _record(actor, publication.version, publication, reason)
     artifact.refresh_from_db()
     return artifact
 
@@ -124,18 +130,17 @@ def _mark_card(api: HfApi, publication: Publication, version: Version, reason: s
     )
 
 
-def _record(actor: Actor, version: Version, publication: Publication, reason: str, *, audit: bool = True) -> Version:
+def _record(actor: Actor, version: Version, publication: Publication, reason: str) -> Version:
     with transaction.atomic():
         version = Version.objects.select_for_update().get(pk=version.pk)
         if version.state == Version.State.PUBLISHED:
             version.transition(Version.State.WITHDRAWN)
         Publication.objects.filter(pk=publication.pk).update(status=Publication.Status.WITHDRAWN)
-        if audit:
-            audit_record(
-                actor=actor,
-                action="version.withdrawn",
-                target=version,
-                organization=version.artifact.organization,
-                data={"reason": reason, "repo": publication.repo_id, "tag": publication.tag},
-            )
+        audit_record(
+            actor=actor,
+            action="version.withdrawn",
+            target=version,
+            organization=version.artifact.organization,
+            data={"reason": reason, "repo": publication.repo_id, "tag": publication.tag},
+        )
     return version

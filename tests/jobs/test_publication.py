@@ -354,3 +354,20 @@ def test_a_hub_failure_during_withdrawal_records_nothing(hub: DevHub, approve, a
         version_withdraw(actor=alice.actor, version=Version.objects.get(pk=version.pk), reason="oops")
     assert Version.objects.get(pk=version.pk).state == State.PUBLISHED
     assert not AuditEvent.objects.filter(action="version.withdrawn").exists()
+
+
+def test_a_hub_failure_during_an_artifact_withdrawal_is_finished_by_asking_again(
+    hub: DevHub, approve, alice: Member
+) -> None:
+    version = approve(files())
+    publish(version)
+    hub.faults.add("PUT", "/settings", status=403, message="token lacks admin rights")
+    with pytest.raises(UpstreamFailed, match="ask again to finish"):
+        artifact_withdraw(actor=alice.actor, artifact=version.artifact, reason="license problem")
+    assert not hub.repo("model", "hub-org-a/tiny-llama").private
+    third = approve(files(), number="3.0.0")
+    assert publish(third) == "failed", "recorded: nothing more of it is published"
+    artifact_withdraw(actor=alice.actor, artifact=version.artifact, reason="license problem")
+    assert hub.repo("model", "hub-org-a/tiny-llama").private
+    assert Version.objects.get(pk=version.pk).state == State.WITHDRAWN
+    assert AuditEvent.objects.filter(action="artifact.withdrawn").count() == 1
