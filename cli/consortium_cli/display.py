@@ -33,6 +33,12 @@ def reference(version: dict[str, Any]) -> str:
     return f"{version['artifact']['organization']}/{version['artifact']['slug']}@{version['number']}"
 
 
+def version_text(version: dict[str, Any], checks: dict[str, Any] | None = None, *, with_checks: bool = False) -> str:
+    """A version's reference and state, its checks (`with_checks`) and its publication."""
+    lines = [f"{reference(version)}: {version['state']}", checks_text(checks) if with_checks else ""]
+    return "\n".join(filter(None, [*lines, publication_text(version)]))
+
+
 def when(timestamp: str | None) -> str:
     """An API timestamp to the minute, as people read it."""
     return timestamp[:16].replace("T", " ") if timestamp else "-"

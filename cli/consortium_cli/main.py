@@ -39,12 +39,12 @@ from consortium_cli import config, refs, release, review
 from consortium_cli.client import Api, ApiError
 from consortium_cli.display import (
     checks_of,
-    checks_text,
     emit,
     err,
     lineage_lines,
     publication_text,
     step_line,
+    version_text,
 )
 from consortium_cli.push import load_spec, push, workers_default
 
@@ -98,16 +98,10 @@ def cmd_push(args: argparse.Namespace, api: Api) -> int:
     return 0
 
 
-def _state_text(version: dict[str, Any], checks: dict[str, Any] | None) -> str:
-    a = version["artifact"]
-    lines = [f"{a['organization']}/{a['slug']} {version['number']}: {version['state']}", checks_text(checks)]
-    return "\n".join(filter(None, [*lines, publication_text(version)]))
-
-
 def cmd_status(args: argparse.Namespace, api: Api) -> int:
     version = refs.version_of(api, args.version)
     checks = checks_of(api, version)
-    emit(args, {**version, "checks": checks}, _state_text(version, checks))
+    emit(args, {**version, "checks": checks}, version_text(version, checks, with_checks=True))
     return 0
 
 
@@ -174,7 +168,7 @@ def cmd_wait(args: argparse.Namespace, api: Api) -> int:
         if verdict is not None or time.monotonic() > deadline:
             break
         time.sleep(args.interval)
-    emit(args, {**version, "checks": checks}, _state_text(version, checks))
+    emit(args, {**version, "checks": checks}, version_text(version, checks, with_checks=True))
     if verdict is None:
         err.print(f"no verdict after {args.timeout:.0f} s (still {version['state']})")
         return 2

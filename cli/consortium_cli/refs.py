@@ -42,3 +42,17 @@ def version_of(api: Api, ref: str) -> dict[str, Any]:
     if not match:
         raise ApiError(404, "not_found", f"{org}/{slug} has no version {number} that you can see")
     return match[0]
+
+
+def pinned_version(api: Api, ref: str, action: str) -> dict[str, Any]:
+    """The version a command that changes it acts on: review decisions, withdrawals and publication
+    retries name one version exactly (org/name@NUMBER or a version id). `@latest` picks the newest
+    published or approved version, rarely the one meant, so it is refused, not guessed."""
+    if "/" in ref:
+        org, slug, number = parse(ref)
+        if number in (None, "latest"):
+            raise ValueError(
+                f"{action} needs one exact version: {org}/{slug}@NUMBER or a version id (never @latest, "
+                f"which could pick another version than the one you mean)"
+            )
+    return version_of(api, ref)

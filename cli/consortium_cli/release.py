@@ -4,11 +4,10 @@ steward; the reason is kept in the audit log), or try a failed publication to th
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from consortium_cli.client import Api
-from consortium_cli.display import emit, publication_text, reference
-from consortium_cli.pinned import pinned_version
+from consortium_cli.display import emit, version_text
+from consortium_cli.refs import pinned_version
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,22 +18,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     publish.add_argument("ref", help="org/name@NUMBER or a version id (never @latest)")
 
 
-def _outcome(version: dict[str, Any]) -> str:
-    return "\n".join(filter(None, [f"{reference(version)}: {version['state']}", publication_text(version)]))
-
-
 def cmd_withdraw(args: argparse.Namespace, api: Api) -> int:
     reason = args.reason.strip()
     if not reason:
         raise ValueError("withdraw needs --reason TEXT: it is kept in the audit log")
     version = pinned_version(api, args.ref, "withdraw")
     withdrawn = api.post(f"/versions/{version['id']}/withdraw/", {"reason": reason})
-    emit(args, withdrawn, _outcome(withdrawn))
+    emit(args, withdrawn, version_text(withdrawn))
     return 0
 
 
 def cmd_publish(args: argparse.Namespace, api: Api) -> int:
     version = pinned_version(api, args.ref, "publish")
     queued = api.post(f"/versions/{version['id']}/publish/")
-    emit(args, queued, _outcome(queued))
+    emit(args, queued, version_text(queued))
     return 0

@@ -27,7 +27,7 @@ from consortium_cli.display import (
     reviews_text,
     when,
 )
-from consortium_cli.pinned import pinned_version
+from consortium_cli.refs import pinned_version
 
 # command → (the API's decision, help)
 DECISIONS = {
