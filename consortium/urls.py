@@ -12,6 +12,11 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="registry/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", portal.home, name="home"),
+    path("versions/<uuid:version_id>/", portal.version_detail, name="portal-version"),
+    path("versions/<uuid:version_id>/checks/", portal.version_checks, name="portal-version-checks"),
+    path("versions/<uuid:version_id>/review/", portal.version_review, name="portal-version-review"),
+    path("versions/<uuid:version_id>/override/", portal.version_override, name="portal-version-override"),
+    path("review/", portal.review_queue, name="portal-review-queue"),
 ]
 
 handler404 = "consortium.health.not_found"

@@ -3,8 +3,11 @@
 import pytest
 from django.test import Client
 
+from jobs.models import PipelineRun, Step
+from registry.models import Organization
+from registry.permissions import Role
 from tests.conftest import Member
-from tests.factories import ArtifactFactory, VersionFactory
+from tests.factories import ArtifactFactory, VersionFactory, member
 
 pytestmark = pytest.mark.django_db
 
@@ -46,3 +49,73 @@ def test_sign_out_is_post_only(alice: Member) -> None:
     assert client.get("/accounts/logout/").status_code == 405
     assert client.post("/accounts/logout/").status_code == 302
     assert "Sign in" in client.get("/").content.decode()
+
+
+def _reviewer(org: Organization) -> Member:
+    return Member(member(org, Role.VIEWER, username="rita", is_reviewer=True), org)
+
+
+def test_the_version_page_is_shown_to_those_who_see_the_version_only(alice: Member, charlie: Member) -> None:
+    version = VersionFactory(artifact=ArtifactFactory(organization=alice.organization, slug="tiny"), number="1.0.0")
+    url = f"/versions/{version.public_id}/"
+    client = Client()
+    assert client.get(url).status_code == 404
+    client.force_login(charlie.user)
+    assert client.get(url).status_code == 404
+    client.force_login(alice.user)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "org-a/tiny" in page.content.decode()
+    assert f'href="/versions/{version.public_id}/"' in client.get("/").content.decode(), "home links to it"
+
+
+def test_checks_are_polled_while_they_run_and_no_longer_after(alice: Member) -> None:
+    version = VersionFactory(artifact=ArtifactFactory(organization=alice.organization), state="checking")
+    run = PipelineRun.objects.create(version=version)
+    Step.objects.create(run=run, name="integrity", status="running", progress_done=5, progress_total=10)
+    client = Client()
+    client.force_login(alice.user)
+    partial = client.get(f"/versions/{version.public_id}/checks/").content.decode()
+    assert 'hx-trigger="every 2s"' in partial
+    assert '<progress max="10" value="5"' in partial
+    PipelineRun.objects.filter(pk=run.pk).update(status="passed")
+    assert "hx-trigger" not in client.get(f"/versions/{version.public_id}/checks/").content.decode()
+
+
+def test_a_reviewer_decides_from_the_portal_and_never_on_their_own_org(alice: Member, org_b: Organization) -> None:
+    rita = _reviewer(org_b)
+    version = VersionFactory(artifact=ArtifactFactory(organization=alice.organization, slug="tiny"), state="in_review")
+    client = Client()
+    client.force_login(rita.user)
+    queue = client.get("/review/").content.decode()
+    assert f"/versions/{version.public_id}/" in queue
+    refused = client.post(f"/versions/{version.public_id}/review/", {"decision": "reject"}, follow=True)
+    assert "say what must change, or why it is rejected" in refused.content.decode()
+    done = client.post(f"/versions/{version.public_id}/review/", {"decision": "approve"}, follow=True)
+    assert "Recorded: approve" in done.content.decode()
+    version.refresh_from_db()
+    assert version.state == "approved"
+    own = VersionFactory(artifact=ArtifactFactory(organization=org_b, slug="theirs"), state="in_review")
+    response = client.post(f"/versions/{own.public_id}/review/", {"decision": "approve"}, follow=True)
+    assert "never review a version of their own organization" in response.content.decode()
+
+
+def test_the_queue_tells_a_non_reviewer_what_it_is_for(alice: Member) -> None:
+    client = Client()
+    assert client.get("/review/").status_code == 302, "sign in first"
+    client.force_login(alice.user)
+    assert "You are not a consortium reviewer" in client.get("/review/").content.decode()
+
+
+def test_a_steward_overrides_with_a_reason(alice: Member, steward: Member) -> None:
+    version = VersionFactory(artifact=ArtifactFactory(organization=alice.organization), state="in_review")
+    client = Client()
+    client.force_login(steward.user)
+    missing = client.post(f"/versions/{version.public_id}/override/", {"action": "approve"}, follow=True)
+    assert "an override needs a reason" in missing.content.decode()
+    client.post(f"/versions/{version.public_id}/override/", {"action": "approve", "reason": "urgent fix"})
+    version.refresh_from_db()
+    assert version.state == "approved"
+    client.force_login(alice.user)
+    client.post(f"/versions/{version.public_id}/override/", {"action": "approve", "reason": "me too"})
+    assert "only a steward" in client.get(f"/versions/{version.public_id}/").content.decode()

@@ -1,12 +1,22 @@
-"""Server-rendered portal pages. The full portal is its own issue; these start from the same selectors."""
+"""Server-rendered portal pages: thin views over the same selectors and services as the API, so a
+page shows exactly what `visible_to` allows and every action goes through the audited services."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from jobs.models import PipelineRun
 from registry import selectors
 from registry.actors import Actor
+from registry.digests import version_digests
+from registry.errors import DomainError
+from registry.models import Version
+from registry.services import reviews
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -15,3 +25,91 @@ def home(request: HttpRequest) -> HttpResponse:
     recent = selectors.version_list(actor=actor).order_by("-state_changed_at", "-id")[:25]
     orgs = selectors.organization_list(actor=actor)
     return render(request, "registry/home.html", {"actor": actor, "recent": recent, "organizations": orgs})
+
+
+def _version(request: HttpRequest, version_id: str) -> Version:
+    found = selectors.version_lookup(actor=Actor.of(request)).filter(public_id=version_id).first()
+    if found is None:
+        raise Http404("no such version that you can see")
+    return found
+
+
+def _pipeline(version: Version) -> PipelineRun | None:
+    try:
+        return selectors.pipeline_get(version=version)
+    except Http404:
+        return None
+
+
+def version_detail(request: HttpRequest, version_id: str) -> HttpResponse:
+    """A version: what was declared, its files, every check with its evidence (live while it runs),
+    its lineage, the reviews and its publication; reviewers and stewards act here too."""
+    actor = Actor.of(request)
+    version = _version(request, version_id)
+    digests = version_digests(version)
+    context = {
+        "version": version,
+        "run": _pipeline(version),
+        "files": version.files.order_by("path"),
+        "lineage": selectors.lineage_of(actor=actor, version=version),
+        "summary": reviews.review_summary(version, actor.user, digests=digests),
+        "reviews": selectors.review_list(version=version) if actor.is_authenticated else [],
+        "digests": digests,
+        "can_review": actor.is_reviewer and version.state == Version.State.IN_REVIEW,
+        "can_override": actor.is_steward,
+    }
+    return render(request, "registry/version.html", context)
+
+
+def version_checks(request: HttpRequest, version_id: str) -> HttpResponse:
+    """The checks table alone: what the version page polls (htmx) while the pipeline runs."""
+    version = _version(request, version_id)
+    return render(request, "registry/_checks.html", {"version": version, "run": _pipeline(version)})
+
+
+@login_required
+def review_queue(request: HttpRequest) -> HttpResponse:
+    """Versions of other orgs awaiting my review, oldest first, with where each stands."""
+    actor = Actor.of(request)
+    policies = {p.kind: p.approvals_required for p in selectors.review_policy_list()}
+    rows = [
+        (version, reviews.review_summary(version, actor.user, required=policies[version.artifact.kind]))
+        for version in selectors.review_queue(actor=actor).order_by("state_changed_at", "id")[:200]
+    ]
+    return render(request, "registry/review_queue.html", {"rows": rows, "is_reviewer": actor.is_reviewer})
+
+
+@login_required
+@require_POST
+def version_review(request: HttpRequest, version_id: str) -> HttpResponse:
+    """A reviewer's decision from the version page or the queue."""
+    version = _version(request, version_id)
+    decision, comment = request.POST.get("decision", ""), request.POST.get("comment", "")
+    try:
+        reviews.review_decide(actor=Actor.of(request), version=version, decision=decision, comment=comment)
+    except (DomainError, ValidationError) as exc:
+        messages.error(request, _message(exc))
+        return redirect("portal-version", version_id=version.public_id)
+    messages.success(request, f"Recorded: {decision.replace('_', ' ')} on {version}.")
+    return redirect("portal-review-queue")
+
+
+@login_required
+@require_POST
+def version_override(request: HttpRequest, version_id: str) -> HttpResponse:
+    """A steward's override, with its reason."""
+    version = _version(request, version_id)
+    action, reason = request.POST.get("action", ""), request.POST.get("reason", "")
+    try:
+        reviews.version_override(actor=Actor.of(request), version=version, action=action, reason=reason)
+    except (DomainError, ValidationError) as exc:
+        messages.error(request, _message(exc))
+    else:
+        messages.success(request, f"Override recorded: {action} on {version}.")
+    return redirect("portal-version", version_id=version.public_id)
+
+
+def _message(exc: DomainError | ValidationError) -> str:
+    if isinstance(exc, DomainError):
+        return exc.message
+    return " ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())

@@ -42,6 +42,8 @@ ROUTES_COVERED = {
     "review-queue-list",
     "review-policy-list",
     "review-policy-detail",
+    "portal-version",
+    "portal-version-checks",
     "upload-parts",
     "upload-complete",
     "me",
@@ -431,3 +433,14 @@ def test_publication_retries_need_push_and_withdrawals_an_owner_or_a_steward(wor
         assert response.status_code == 200, response.content
         assert response.json()["withdrawn_at"] is not None
     assert AuditEvent.objects.count() - audit_before == (response.status_code == 200)
+
+
+@pytest.mark.parametrize("spec", [s for s in ACTORS if s.token_org is None], ids=lambda s: s.name)
+def test_portal_version_pages_show_exactly_what_the_api_shows(world: World, spec: ActorSpec) -> None:
+    client = APIClient()
+    if spec.username is not None:
+        client.force_login(world.users[spec.username])
+    for version in world.versions:
+        expected = 200 if world.sees_version(spec, version) else 404
+        assert client.get(f"/versions/{version.public_id}/").status_code == expected, (version, spec.name)
+        assert client.get(f"/versions/{version.public_id}/checks/").status_code == expected

@@ -21,6 +21,9 @@ NON_API_ROUTES = {
     "schema": "public OpenAPI document (tests/api/test_api.py)",
     "docs": "public API docs page (tests/api/test_api.py)",
     "redoc": "public API docs page (tests/api/test_api.py)",
+    "portal-review-queue": "signed-in page over selectors.review_queue (tests/test_portal.py)",
+    "portal-version-review": "signed-in POST to services.reviews.review_decide (tests/test_portal.py)",
+    "portal-version-override": "signed-in POST to services.reviews.version_override (tests/test_portal.py)",
 }
 
 
