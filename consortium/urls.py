@@ -12,6 +12,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="registry/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", portal.home, name="home"),
+    path("browse/", portal.browse, name="portal-browse"),
+    path("artifacts/<uuid:artifact_id>/", portal.artifact_detail, name="portal-artifact"),
     path("versions/<uuid:version_id>/", portal.version_detail, name="portal-version"),
     path("versions/<uuid:version_id>/checks/", portal.version_checks, name="portal-version-checks"),
     path("versions/<uuid:version_id>/review/", portal.version_review, name="portal-version-review"),

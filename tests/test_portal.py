@@ -119,3 +119,33 @@ def test_a_steward_overrides_with_a_reason(alice: Member, steward: Member) -> No
     client.force_login(alice.user)
     client.post(f"/versions/{version.public_id}/override/", {"action": "approve", "reason": "me too"})
     assert "only a steward" in client.get(f"/versions/{version.public_id}/").content.decode()
+
+
+def test_browse_searches_and_filters_what_the_viewer_sees(alice: Member, charlie: Member) -> None:
+    ArtifactFactory(organization=alice.organization, slug="llama-tiny", kind="checkpoint", description="a tiny llama")
+    ArtifactFactory(organization=alice.organization, slug="web-text", kind="dataset")
+    ArtifactFactory(organization=charlie.organization, slug="llama-secret", kind="checkpoint")
+    client = Client()
+    client.force_login(alice.user)
+    found = client.get("/browse/", {"q": "llama"}).content.decode()
+    assert "org-a/llama-tiny" in found
+    assert "web-text" not in found
+    assert "llama-secret" not in found, "another org's unshared work is never listed"
+    datasets = client.get("/browse/", {"kind": "dataset"}).content.decode()
+    assert "org-a/web-text" in datasets
+    assert "llama-tiny" not in datasets
+    assert '<option value="checkpoint">checkpoint (1)</option>' in found.replace(" selected", "")
+    assert "Nothing matches “nope”" in client.get("/browse/", {"q": "nope"}).content.decode()
+
+
+def test_an_artifact_page_lists_its_visible_versions_and_the_hub_release(alice: Member) -> None:
+    artifact = ArtifactFactory(organization=alice.organization, slug="tiny")
+    VersionFactory(artifact=artifact, number="1.0.0", state="published")
+    VersionFactory(artifact=artifact, number="2.0.0", state="draft")
+    client = Client()
+    page = client.get(f"/artifacts/{artifact.public_id}/").content.decode()
+    assert "Latest published" in page
+    assert "1.0.0" in page
+    assert "2.0.0" not in page, "the public sees published versions only"
+    client.force_login(alice.user)
+    assert "2.0.0" in client.get(f"/artifacts/{artifact.public_id}/").content.decode()

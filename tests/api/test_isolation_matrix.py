@@ -44,6 +44,8 @@ ROUTES_COVERED = {
     "review-policy-detail",
     "portal-version",
     "portal-version-checks",
+    "portal-artifact",
+    "portal-browse",
     "upload-parts",
     "upload-complete",
     "me",
@@ -444,3 +446,12 @@ def test_portal_version_pages_show_exactly_what_the_api_shows(world: World, spec
         expected = 200 if world.sees_version(spec, version) else 404
         assert client.get(f"/versions/{version.public_id}/").status_code == expected, (version, spec.name)
         assert client.get(f"/versions/{version.public_id}/checks/").status_code == expected
+    for artifact in world.artifacts():
+        expected = 200 if world.sees_artifact(spec, artifact) else 404
+        assert client.get(f"/artifacts/{artifact.public_id}/").status_code == expected, (artifact, spec.name)
+    pages = [client.get("/browse/").content.decode()]
+    while ">next</a>" in pages[-1]:
+        pages.append(client.get("/browse/", {"page": len(pages) + 1}).content.decode())
+    listed = "".join(pages)
+    for artifact in world.artifacts():
+        assert (f"/artifacts/{artifact.public_id}/" in listed) == world.sees_artifact(spec, artifact)
