@@ -149,3 +149,13 @@ def test_an_artifact_page_lists_its_visible_versions_and_the_hub_release(alice: 
     assert "2.0.0" not in page, "the public sees published versions only"
     client.force_login(alice.user)
     assert "2.0.0" in client.get(f"/artifacts/{artifact.public_id}/").content.decode()
+
+
+def test_a_missing_page_says_what_may_have_happened_and_where_to_go(alice: Member) -> None:
+    version = VersionFactory(artifact=ArtifactFactory(organization=alice.organization))
+    page = Client().get(f"/versions/{version.public_id}/")
+    assert page.status_code == 404
+    text = page.content.decode()
+    assert "not shared with you" in text
+    assert "sign in</a> to see your organization's work" in text
+    assert Client().get("/api/v1/versions/nope/").json()["error"]["code"] == "not_found", "the API stays JSON"
