@@ -4,12 +4,13 @@ from django.urls import include, path
 
 from consortium.health import healthz
 from registry.portal import views as portal
+from registry.portal.signin import SignInView
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("registry.api.urls")),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(template_name="registry/login.html"), name="login"),
+    path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", portal.home, name="home"),
     path("browse/", portal.browse, name="portal-browse"),

@@ -1,13 +1,15 @@
 """The portal pages that exist so far start from the same visibility as the API."""
 
 import pytest
-from django.test import Client
+from django.core.cache import cache
+from django.test import Client, RequestFactory
 
 from jobs.models import PipelineRun, Step
 from registry.models import Organization
 from registry.permissions import Role
+from registry.portal import signin
 from tests.conftest import Member
-from tests.factories import ArtifactFactory, VersionFactory, member
+from tests.factories import ArtifactFactory, UserFactory, VersionFactory, member
 
 pytestmark = pytest.mark.django_db
 
@@ -159,3 +161,22 @@ def test_a_missing_page_says_what_may_have_happened_and_where_to_go(alice: Membe
     assert "not shared with you" in text
     assert "sign in</a> to see your organization's work" in text
     assert Client().get("/api/v1/versions/nope/").json()["error"]["code"] == "not_found", "the API stays JSON"
+
+
+def test_repeated_wrong_passwords_lock_the_account_out_for_a_while(settings) -> None:
+    settings.LOGIN_MAX_FAILURES = 3
+    user = UserFactory(username="lockme")
+    window = signin._key(RequestFactory().post("/", REMOTE_ADDR="127.0.0.1"), "lockme")
+    cache.delete(window)  # nothing left from an earlier run within the window
+    client = Client()
+    for _ in range(3):
+        assert client.post("/accounts/login/", {"username": "lockme", "password": "nope"}).status_code == 200
+    locked = client.post("/accounts/login/", {"username": "LockMe", "password": "a-long-test-password"})
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins for this account: try again in 15 minutes." in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+    cache.delete(window)  # the window passed
+    assert (
+        client.post("/accounts/login/", {"username": user.username, "password": "a-long-test-password"}).status_code
+        == 302
+    )
