@@ -84,13 +84,13 @@ class Unverified(Refused):
 # Scheduling, in the approval's transaction
 
 
-def publication_schedule(version: Version) -> Publication | None:
+def publication_schedule(version: Version, digests: tuple[str, str] | None = None) -> Publication | None:
     """Plan the publication of a just-approved version (nothing for `consortium` targets), bound to
     the digests it was approved on; sent to a worker after the commit, or at its release date."""
     if version.release_target != ReleaseTarget.HUB:
         return None
     target = hub_target(version.artifact)
-    manifest, metadata = version_digests(version)
+    manifest, metadata = digests or version_digests(version)
     publication, _ = Publication.objects.update_or_create(
         version=version,
         defaults={

@@ -3,6 +3,8 @@ page shows exactly what `visible_to` allows and every action goes through the au
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -121,13 +123,12 @@ def version_review(request: HttpRequest, version_id: str) -> HttpResponse:
     """A reviewer's decision from the version page or the queue."""
     version = _version(request, version_id)
     decision, comment = request.POST.get("decision", ""), request.POST.get("comment", "")
-    try:
-        reviews.review_decide(actor=Actor.of(request), version=version, decision=decision, comment=comment)
-    except (DomainError, ValidationError) as exc:
-        messages.error(request, _message(exc))
-        return redirect("portal-version", version_id=version.public_id)
-    messages.success(request, f"Recorded: {decision.replace('_', ' ')} on {version}.")
-    return redirect("portal-review-queue")
+    done = _act(
+        request,
+        lambda: reviews.review_decide(actor=Actor.of(request), version=version, decision=decision, comment=comment),
+        f"Recorded: {decision.replace('_', ' ')} on {version}.",
+    )
+    return redirect("portal-review-queue") if done else redirect("portal-version", version_id=version.public_id)
 
 
 @login_required
@@ -136,13 +137,23 @@ def version_override(request: HttpRequest, version_id: str) -> HttpResponse:
     """A steward's override, with its reason."""
     version = _version(request, version_id)
     action, reason = request.POST.get("action", ""), request.POST.get("reason", "")
+    _act(
+        request,
+        lambda: reviews.version_override(actor=Actor.of(request), version=version, action=action, reason=reason),
+        f"Override recorded: {action} on {version}.",
+    )
+    return redirect("portal-version", version_id=version.public_id)
+
+
+def _act(request: HttpRequest, call: Callable[[], object], success: str) -> bool:
+    """Run one service call for a form; say what happened (or why it was refused) on the next page."""
     try:
-        reviews.version_override(actor=Actor.of(request), version=version, action=action, reason=reason)
+        call()
     except (DomainError, ValidationError) as exc:
         messages.error(request, _message(exc))
-    else:
-        messages.success(request, f"Override recorded: {action} on {version}.")
-    return redirect("portal-version", version_id=version.public_id)
+        return False
+    messages.success(request, success)
+    return True
 
 
 def _message(exc: DomainError | ValidationError) -> str:

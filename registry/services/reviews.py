@@ -97,7 +97,7 @@ def review_decide(*, actor: Actor, version: Version, decision: str, comment: str
         version.transition(Version.State.REJECTED)
     elif approvals >= required:
         version.transition(Version.State.APPROVED)
-        publication_schedule(version)
+        publication_schedule(version, (manifest, metadata))
     audit_record(
         actor=actor,
         action=f"review.{decision}",

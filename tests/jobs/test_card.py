@@ -35,6 +35,18 @@ def make_version(organization: Organization, kind: str, *, files: tuple[str, ...
     return version
 
 
+def on_llama(version: Version) -> None:
+    """`version` derived from the external Llama base, pinned to REV."""
+    LineageEdge.objects.create(
+        child=version,
+        relation="derived_from",
+        external_repo=LLAMA,
+        external_repo_type="model",
+        external_revision=REV,
+        external_license="LicenseRef-Llama-3.1",
+    )
+
+
 def published(version: Version) -> Version:
     """Put `version` on the Hub the way the publisher leaves it: state and a publication row."""
     version.state = Version.State.PUBLISHED
@@ -143,14 +155,7 @@ def test_checkpoint_on_an_external_llama_base(org_a: Organization) -> None:
     version = make_version(
         org_a, Kind.CHECKPOINT, files=("config.json", "model.safetensors"), license="LicenseRef-Llama-3.1"
     )
-    LineageEdge.objects.create(
-        child=version,
-        relation="derived_from",
-        external_repo=LLAMA,
-        external_repo_type="model",
-        external_revision=REV,
-        external_license="LicenseRef-Llama-3.1",
-    )
+    on_llama(version)
     text = card_render(version, endpoint=HUB + "/")
 
     data = read(text, "model")
@@ -315,14 +320,7 @@ def reviewed(org_a: Organization, settings: Any) -> Version:
         compute={"gpu_hours": 1200.0, "hardware": "64 x H100 | NVLink"},
         readme="## Intended use\n\nResearch on arithmetic.\n",
     )
-    LineageEdge.objects.create(
-        child=version,
-        relation="derived_from",
-        external_repo=LLAMA,
-        external_repo_type="model",
-        external_revision=REV,
-        external_license="LicenseRef-Llama-3.1",
-    )
+    on_llama(version)
     run = PipelineRun.objects.create(version=version)
     Step.objects.create(run=run, name="integrity", position=0, status="passed", summary="2 files, sha256 verified")
     Step.objects.create(run=run, name="safety", position=1, status="failed", summary="SAFETY-FAILED-SUMMARY")
