@@ -109,6 +109,10 @@ class Version(models.Model):
     # Embargo: an approved `hub` version is published no earlier than this.
     release_at = models.DateTimeField(null=True, blank=True, help_text="Publish no earlier than this (embargo).")
     manifest_sha256 = models.CharField(max_length=64, blank=True)
+    # Extracted by the metadata step from the files (not declared, not part of what is approved);
+    # the portal's architecture and parameter-range facets filter on them.
+    architecture = models.CharField(max_length=100, blank=True, db_index=True)
+    parameters = models.BigIntegerField(null=True, blank=True, db_index=True)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
