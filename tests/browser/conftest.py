@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, Response, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
+from tests.browser.accessibility import Auditor
 from tests.conftest import Member
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -67,7 +68,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh page in a fresh context. The test fails if a stylesheet, script or image the pages
-    load is missing, or if a page logs a JavaScript error: a broken page must not pass unnoticed."""
+    load is missing, if a page logs a JavaScript error, or if axe-core finds a serious or critical
+    accessibility violation on any page it loads: a broken page must not pass unnoticed."""
     context = browser.new_context()
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
@@ -85,9 +87,13 @@ def page(browser: Browser) -> Iterator[Page]:
     page.on("response", check)
     page.on("requestfailed", failed)
     page.on("pageerror", lambda error: broken.append(f"JavaScript error: {error}"))
+    auditor = Auditor(page)
     yield page
+    if page.url.startswith("http"):
+        auditor.check()
     context.close()
     assert not broken, "the pages loaded with errors:\n" + "\n".join(broken)
+    assert not auditor.found, "accessibility (axe-core) violations:\n" + "\n".join(sorted(set(auditor.found)))
 
 
 @pytest.fixture
