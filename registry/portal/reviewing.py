@@ -22,7 +22,10 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     policies = {p.kind: p.approvals_required for p in selectors.review_policy_list()}
     rows = [
         (version, reviews.review_summary(version, actor.user, required=policies[version.artifact.kind]))
-        for version in selectors.review_queue(actor=actor).order_by("state_changed_at", "id")[:200]
+        for version in selectors.review_queue(actor=actor)
+        .select_related("artifact__organization", "pipeline")
+        .prefetch_related("pipeline__steps")
+        .order_by("state_changed_at", "id")[:200]
     ]
     return render(request, "registry/review_queue.html", {"rows": rows, "is_reviewer": actor.is_reviewer})
 

@@ -61,8 +61,8 @@ class Auditor:
             self.found += violations(self.page)
             self.checked += 1
         except Error as error:
-            # The test navigated on before axe finished: the next page gets its own check.
-            if "context was destroyed" not in str(error) and "navigation" not in str(error).lower():
+            # The test navigated on (the next page gets its own check) or ended before axe finished.
+            if not any(sign in str(error) for sign in ("context was destroyed", "navigation", "has been closed")):
                 raise
         finally:
             self.running = False
