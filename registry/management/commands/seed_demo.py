@@ -1,6 +1,7 @@
 """Seed a demo consortium: two member orgs with an owner and a reviewer each, a steward, a push
 token for the first org's owner and a review token for the second org's reviewer (printed once).
-Running it again changes nothing and prints no token."""
+Running it again changes nothing and prints no token. It also says whether the demo catalogue (the
+versions `seed_catalogue` pushes through the running registry) is seeded, absent or partial."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from registry.actors import Actor
+from registry.demo.catalogue import catalogue_status
 from registry.models import ApiToken, Membership, Organization, User
 from registry.permissions import Role, Scope
 from registry.services.organizations import membership_add, organization_create
@@ -62,7 +64,7 @@ class Command(BaseCommand):
         logins_path.parent.mkdir(parents=True, exist_ok=True)
         logins_path.write_text(_dumps(list(logins.values())))
         logins_path.chmod(0o600)
-        result = {"users": list(logins.values()), "tokens": tokens}
+        result = {"users": list(logins.values()), "tokens": tokens, "catalogue": catalogue_status()}
         self.stdout.write(_dumps(result) if as_json else _describe(result))
 
     @staticmethod
@@ -90,4 +92,5 @@ def _dumps(value: Any) -> str:
 def _describe(result: dict[str, Any]) -> str:
     lines = [f"{u['username']}: {u['password']} ({u['about']})" for u in result["users"]]
     lines += [f"token of {t['username']} ({', '.join(t['scopes'])}): {t['secret']}" for t in result["tokens"]]
+    lines.append(f"demo catalogue: {result['catalogue']}")
     return "\n".join(lines)
