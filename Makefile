@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml cli/pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt migrate bench
+.PHONY: help run test lint fmt migrate bench screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,8 +35,12 @@ fmt: $(STAMP) ## format and fix what ruff can
 migrate: $(STAMP) ## apply migrations to the configured database
 	$(PY) manage.py migrate
 
-bench: $(STAMP) ## run the benchmarks under bench/ (api_list needs the local Postgres)
+bench: $(STAMP) ## run the benchmarks under bench/ (api_list and portal need the local Postgres)
 	$(PY) -m bench.api_list
 	$(PY) -m bench.ingest
 	$(PY) -m bench.checks
 	$(PY) -m bench.publish
+	$(PY) -m bench.portal
+
+screenshots: $(STAMP) ## retake docs/screenshots/ from a fresh stack with its demo catalogue (needs Chromium)
+	$(PY) -m tests.browser.screenshots

@@ -19,7 +19,8 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse
+
+from bench.database import recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,17 +38,6 @@ os.environ.update(
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,testserver",
     }
 )
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    parts = urlparse(BASE_URL)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed() -> str:
@@ -178,7 +168,7 @@ def combine(rounds: list[dict[str, float]]) -> dict[str, float]:
 def main() -> int:
     from consortium.embedded import free_port_block, wait_until
 
-    recreate_database()
+    recreate_database(BASE_URL)
     secret = seed()
     counts = query_counts(secret)
     port = free_port_block(1)

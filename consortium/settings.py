@@ -108,6 +108,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "registry.portal.context.organizations",
             ],
         },
     },
@@ -132,6 +133,10 @@ def _database(url: str) -> dict[str, Any]:
         }
         # Tests get a file too, not shared-cache memory, so concurrent tests lock as the product does.
         config["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        # The registry's queries are short: Postgres' JIT spent ~300 ms compiling plans that then ran in
+        # ~30 ms (bench/portal.py, a reviewer's browse over 10,000 versions).
+        config.setdefault("OPTIONS", {})["options"] = "-c jit=off"
     return config
 
 
@@ -209,6 +214,18 @@ UPLOAD_IDLE_TTL = timedelta(hours=env_int("UPLOAD_IDLE_TTL_HOURS", 24))
 BLOB_GRACE = timedelta(hours=env_int("BLOB_GRACE_HOURS", 168))
 TOKEN_DEFAULT_LIFETIME = timedelta(days=env_int("TOKEN_DEFAULT_LIFETIME_DAYS", 90))
 TOKEN_MAX_LIFETIME = timedelta(days=env_int("TOKEN_MAX_LIFETIME_DAYS", 366))
+# An invitation link to join an org works this long, once.
+INVITATION_LIFETIME = timedelta(days=env_int("INVITATION_LIFETIME_DAYS", 7))
+
+# Email (invitation links). The embedded default prints messages to the console instead of sending.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_SECONDS", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "registry@localhost")
 
 # Object storage: one S3 client; only the endpoint differs between SeaweedFS, CI and production.
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "http://127.0.0.1:8333")
@@ -218,6 +235,10 @@ S3_REGION = env_str("S3_REGION", "us-east-1")
 S3_BUCKET = env_str("S3_BUCKET", "consortium")
 S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID", "consortium")
 S3_SECRET_ACCESS_KEY = env_secret("S3_SECRET_ACCESS_KEY", "consortium-dev-secret")
+# Web origins whose pages may PUT upload parts straight to the bucket and read their ETag (the
+# portal's browser uploads). `storage_init` applies them as the bucket's CORS rule; set it empty to
+# leave the bucket's CORS to the operator (docs/storage-cors.md).
+S3_CORS_ORIGINS = env_list("S3_CORS_ORIGINS", [PUBLIC_URL])
 
 # The Hub. Unset on the embedded default, where the local Hub-protocol server stands in.
 HF_ENDPOINT = env_optional("HF_ENDPOINT")

@@ -206,6 +206,8 @@ def step_finish(step: Step, token: uuid.UUID, ctx: CheckContext) -> str:
         log.warning("pipeline.lease_lost")
         return "lease_lost"
     version = step.run.version
+    if ctx.version_facts:
+        Version.objects.filter(pk=version.pk).update(**ctx.version_facts)
     audit_record(
         actor=PIPELINE,
         action=f"check.{status}",

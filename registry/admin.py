@@ -57,6 +57,22 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     exclude = ("digest",)
 
 
+@admin.register(m.Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    list_display = (
+        "email",
+        "organization",
+        "role",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "revoked_at",
+    )
+    list_filter = ("organization", "role")
+    exclude = ("digest",)
+
+
 @admin.register(m.Artifact)
 class ArtifactAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "kind", "sharing", "created_at")

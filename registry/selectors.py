@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Window
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from jobs.models import PipelineRun, Step
+from registry import search as search_
 from registry.actors import Actor
 from registry.models import (
     ApiToken,
     Artifact,
     AuditEvent,
+    Invitation,
     Kind,
     LineageEdge,
     Membership,
@@ -38,6 +42,16 @@ def membership_list(*, actor: Actor, organization: Organization) -> QuerySet[Mem
     )
 
 
+def my_membership_list(*, actor: Actor) -> QuerySet[Membership]:
+    """The actor's own memberships with their orgs, by org name (one query)."""
+    return (
+        Membership.objects.visible_to(actor)
+        .filter(user=actor.user)
+        .select_related("organization")
+        .order_by("organization__name", "organization__slug")
+    )
+
+
 def token_list(*, actor: Actor, organization: Organization) -> QuerySet[ApiToken]:
     return (
         ApiToken.objects.visible_to(actor)
@@ -54,15 +68,39 @@ def audit_list(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    by: str | None = None,
 ) -> QuerySet[AuditEvent]:
+    """`by` is a username (or, for the registry itself, the system actor's name), exactly."""
     qs = AuditEvent.objects.visible_to(actor).filter(organization=organization)
     if action:
         qs = qs.filter(action__startswith=action)
+    if by:
+        qs = qs.filter(Q(actor__username=by) | Q(actor__isnull=True, actor_label=by))
     if since:
         qs = qs.filter(created_at__gte=since)
     if until:
         qs = qs.filter(created_at__lt=until)
     return qs.order_by("-created_at", "-id")
+
+
+def invitation_list(*, actor: Actor, organization: Organization) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.visible_to(actor)
+        .filter(organization=organization)
+        .select_related("created_by", "accepted_by")
+        .order_by("-created_at", "-id")
+    )
+
+
+def version_audit_list(*, actor: Actor, version: Version) -> QuerySet[AuditEvent]:
+    """What the audit log recorded about a version, newest first: only for those who may read
+    its org's audit log (empty for anyone else)."""
+    return (
+        AuditEvent.objects.visible_to(actor)
+        .filter(organization_id=version.artifact.organization_id, target_type="version")
+        .filter(target_id=str(version.public_id))
+        .order_by("-created_at", "-id")
+    )
 
 
 def artifact_list(
@@ -74,25 +112,64 @@ def artifact_list(
     license: str | None = None,
     state: str | None = None,
     search: str | None = None,
+    country: str | None = None,
+    architecture: str | None = None,
+    size: str | None = None,
+    text: str | None = None,
+    sort: str | None = None,
+    matched: list[int] | None = None,
 ) -> QuerySet[Artifact]:
-    qs = Artifact.objects.visible_to(actor).select_related("organization")
-    if kind:
-        qs = qs.filter(kind=kind)
-    if org:
-        qs = qs.filter(organization__slug=org)
+    """Visible artifacts. Version-level filters (license, state, architecture, size: a key of
+    search.SIZES) must all hold on one version the actor sees. `search` is a substring of the slug or
+    description; `text` is full-text over names, description and visible versions' README and
+    declared metadata (`matched`: what artifact_text_matches found for it, when the caller already
+    asked). `sort` is one of search.SORTS (default: newest id first)."""
+    qs: QuerySet[Artifact] = Artifact.objects.visible_to(actor).select_related("organization")
     if slug:
         qs = qs.filter(slug=slug)
-    if license or state:
-        # Filter on versions the actor sees, so an invisible version never makes its artifact match.
-        versions = Version.objects.visible_to(actor).filter(artifact_id=OuterRef("pk"))
-        if license:
-            versions = versions.filter(license__iexact=license)
-        if state:
-            versions = versions.filter(state=state)
-        qs = qs.filter(Exists(versions))
+    filters = search_.Filters(
+        kind=kind or "",
+        org=org or "",
+        country=country or "",
+        license=license or "",
+        state=state or "",
+        architecture=architecture or "",
+        size=size or "",
+        text=text or "",
+    )
+    qs = search_.artifact_search(actor, filters, artifacts=qs, matched=matched)
     if search:
         qs = qs.filter(Q(slug__icontains=search) | Q(description__icontains=search))
-    return qs.order_by("-id")
+    return search_.sorted_by(qs, actor, sort, text or "") if sort else qs.order_by("-id")
+
+
+def artifact_text_matches(*, actor: Actor, text: str) -> list[int]:
+    """Ids of the artifacts `text` matches (names, description, visible versions' README and
+    metadata), for a page that filters on it several times."""
+    return search_.text_matches(actor, text)
+
+
+def artifact_facets(
+    *, actor: Actor, filters: search_.Filters, matched: list[int] | None = None
+) -> dict[str, list[tuple[str, int]]]:
+    """Each browse facet's values with the number of visible artifacts each would match."""
+    return search_.facet_counts(actor, filters, artifacts=Artifact.objects.visible_to(actor), matched=matched)
+
+
+def artifact_latest_versions(*, actor: Actor, artifacts: list[Artifact]) -> dict[int, Version]:
+    """The newest version the actor sees of each artifact (none for those without), in two queries."""
+    newest: dict[int, int] = {}
+    candidates = (
+        Version.objects.visible_to(actor)
+        .exclude(state=Version.State.DELETED)
+        .filter(artifact__in=[a.pk for a in artifacts])
+        .order_by("artifact_id", "-state_changed_at", "-id")
+        .values_list("artifact_id", "pk")
+    )
+    for artifact_id, pk in candidates:
+        newest.setdefault(artifact_id, pk)
+    found = Version.objects.filter(pk__in=newest.values()).select_related("pipeline")
+    return {v.artifact_id: v for v in found}
 
 
 def version_list(
@@ -103,7 +180,10 @@ def version_list(
     org: str | None = None,
     license: str | None = None,
     state: str | None = None,
+    states: Collection[str] | None = None,
+    mine: bool = False,
 ) -> QuerySet[Version]:
+    """Visible versions, newest id first; `mine` keeps those of the actor's own orgs."""
     qs = version_lookup(actor=actor)
     if artifact:
         qs = qs.filter(artifact__public_id=artifact)
@@ -113,6 +193,10 @@ def version_list(
         qs = qs.filter(artifact__organization__slug=org)
     if license:
         qs = qs.filter(license__iexact=license)
+    if mine:
+        qs = qs.filter(artifact__organization_id__in=actor.org_ids)
+    if states is not None:
+        qs = qs.filter(state__in=list(states))
     qs = qs.filter(state=state) if state else qs.exclude(state=Version.State.DELETED)
     return qs.order_by("-id")
 
@@ -141,7 +225,7 @@ def review_queue(
     if org:
         qs = qs.filter(artifact__organization__slug=org)
     # What each row's standing needs (digests, approvals, your decision), a few queries per page.
-    return qs.prefetch_related("files", "parent_edges__parent", "reviews")
+    return qs.prefetch_related("files", "parent_edges__parent__artifact__organization", "reviews")
 
 
 def review_list(*, version: Version) -> QuerySet[Review]:
@@ -189,3 +273,77 @@ def lineage_of(*, actor: Actor, version: Version) -> Lineage:
         .order_by("relation", "id")
     )
     return Lineage(parents=list(parents), children=list(children))
+
+
+LINEAGE_HOPS = 3  # ancestors and descendants shown this many edges away
+LINEAGE_EDGES_PER_HOP = 24  # edges read per hop and direction; the rest are counted, not loaded
+LINEAGE_MAX_NODES = 36  # versions and Hub repos drawn, the version itself included
+
+
+@dataclass(frozen=True)
+class LineageGraph:
+    version: Version
+    edges: list[LineageEdge]  # child --relation--> parent, both ends visible (or the parent a Hub repo)
+    hidden_ancestors: int  # visible edges further up that the bounds left out
+    hidden_descendants: int  # the same, further down
+
+
+def lineage_graph(*, actor: Actor, version: Version) -> LineageGraph:
+    """The lineage around a visible version: up to LINEAGE_HOPS edges each way, at most
+    LINEAGE_MAX_NODES nodes, every end visible to `actor`, and how many visible edges the bounds
+    left out. One query per hop and direction (and one count where the depth bound cuts), whatever
+    the number of edges; both ends of each edge come loaded with their artifact and org."""
+    nodes: dict[int, Version] = {version.pk: version}
+    externals: set[tuple[str, str]] = set()
+    edges: dict[int, LineageEdge] = {}
+    hidden = {"up": 0, "down": 0}
+    for direction in ("up", "down"):
+        up = direction == "up"
+        frontier = {version.pk}
+        for _ in range(LINEAGE_HOPS):
+            if not frontier:
+                break
+            rows = list(_lineage_hop(actor, frontier, up=up)[:LINEAGE_EDGES_PER_HOP])
+            hidden[direction] += rows[0].total - len(rows) if rows else 0  # type: ignore[attr-defined]
+            frontier = set()
+            for edge in rows:
+                far = edge.parent_id if up else edge.child_id
+                external = (edge.external_repo, edge.external_revision)
+                known = far in nodes if far is not None else external in externals
+                if not known and len(nodes) + len(externals) >= LINEAGE_MAX_NODES:
+                    hidden[direction] += 1
+                    continue
+                # The near end is loaded already: reuse it, never query it again.
+                if up:
+                    edge.child = nodes[edge.child_id]
+                else:
+                    edge.parent = nodes[cast(int, edge.parent_id)]
+                far_version = edge.parent if up else edge.child
+                edges.setdefault(edge.pk, edge)
+                if far_version is None:
+                    externals.add(external)
+                elif not known:
+                    nodes[far_version.pk] = far_version
+                    frontier.add(far_version.pk)
+        if frontier:  # the last hop found new versions: count what lies beyond them
+            hidden[direction] += _lineage_hop(actor, frontier, up=up).count()
+    return LineageGraph(version, list(edges.values()), hidden_ancestors=hidden["up"], hidden_descendants=hidden["down"])
+
+
+def _lineage_hop(actor: Actor, frontier: set[int], *, up: bool) -> QuerySet[LineageEdge]:
+    """The edges one step away from `frontier` (up: to parents; down: to children), each visible
+    end loaded; `total` on each row counts the matches before a limit."""
+    visible = Version.objects.visible_to(actor)
+    if up:
+        query = (
+            LineageEdge.objects.filter(child_id__in=frontier)
+            .filter(Q(parent__isnull=True) | Q(parent__in=visible))
+            .select_related("parent__artifact__organization")
+        )
+    else:
+        query = (
+            LineageEdge.objects.filter(parent_id__in=frontier, child__in=visible)
+            .exclude(child__state=Version.State.DELETED)
+            .select_related("child__artifact__organization")
+        )
+    return query.annotate(total=Window(Count("*"))).order_by("relation", "id")

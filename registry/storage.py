@@ -63,15 +63,39 @@ def safe_key(*, org_id: int, sha256: str) -> str:
 
 
 def bucket_ensure() -> bool:
-    """Create the bucket if missing. Returns True when it was created."""
+    """Create the bucket if missing and apply the CORS rule of S3_CORS_ORIGINS (every time, so a
+    changed setting takes effect at the next start). Returns True when the bucket was created."""
+    created = False
     try:
         s3().head_bucket(Bucket=settings.S3_BUCKET)
-        return False
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket", "NotFound"}:
             raise
-    s3().create_bucket(Bucket=settings.S3_BUCKET)
-    return True
+        s3().create_bucket(Bucket=settings.S3_BUCKET)
+        created = True
+    bucket_cors_apply()
+    return created
+
+
+def cors_rule(origins: list[str]) -> dict[str, object]:
+    """What a browser upload needs: PUT parts to presigned URLs from the portal's pages and read
+    each part's ETag (to complete the upload); GET and HEAD for downloads."""
+    return {
+        "AllowedOrigins": list(origins),
+        "AllowedMethods": ["PUT", "GET", "HEAD"],
+        "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 3600,
+    }
+
+
+def bucket_cors_apply() -> list[str]:
+    """Set the bucket's CORS to the one rule for S3_CORS_ORIGINS; with none, leave it alone (the
+    operator manages it: docs/storage-cors.md). Returns the origins applied."""
+    origins = [origin.rstrip("/") for origin in settings.S3_CORS_ORIGINS]
+    if origins:
+        s3().put_bucket_cors(Bucket=settings.S3_BUCKET, CORSConfiguration={"CORSRules": [cors_rule(origins)]})
+    return origins
 
 
 def storage_check() -> None:

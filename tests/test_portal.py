@@ -136,7 +136,7 @@ def test_browse_searches_and_filters_what_the_viewer_sees(alice: Member, charlie
     datasets = client.get("/browse/", {"kind": "dataset"}).content.decode()
     assert "org-a/web-text" in datasets
     assert "llama-tiny" not in datasets
-    assert '<option value="checkpoint">checkpoint (1)</option>' in found.replace(" selected", "")
+    assert '<option value="checkpoint">Checkpoint (1)</option>' in found.replace(" selected", "")
     assert "Nothing matches “nope”" in client.get("/browse/", {"q": "nope"}).content.decode()
 
 

@@ -16,9 +16,13 @@ pytestmark = pytest.mark.django_db
 
 
 def waiting(organization: Organization, *slugs: str) -> None:
-    """Versions in review with two passed checks and an external base each."""
+    """Versions in review with two passed checks, an external base and a registry dataset each."""
     for i, slug in enumerate(slugs):
         version = VersionFactory(artifact=ArtifactFactory(organization=organization, slug=slug), state="in_review")
+        dataset = VersionFactory(
+            artifact=ArtifactFactory(organization=organization, slug=f"{slug}-data", kind="dataset"), state="approved"
+        )
+        LineageEdge.objects.create(child=version, relation="trained_on", parent=dataset)
         run = PipelineRun.objects.create(version=version, status="passed")
         Step.objects.create(run=run, name="integrity", status="passed", summary=f"{i + 2} files match")
         Step.objects.create(run=run, name="license", status="passed", summary="Apache-2.0 allows publication")
@@ -43,8 +47,10 @@ def test_each_waiting_version_shows_its_evidence_and_a_decision_form(alice: Memb
     waiting(alice.organization, "model-a", "model-b")
     page = reviewer.get("/review/").content.decode()
     assert "2 versions of other member organizations await" in page
-    assert "3 files match" in page and "Apache-2.0 allows publication" in page
+    assert "3 files match" in page
+    assert "Apache-2.0 allows publication" in page
     assert "meta-llama/Llama-3.1-8B@aaaaaaaa" in page
+    assert f"{alice.organization.slug}/model-a-data v" in page
     assert page.count('name="decision" value="approve"') == 2
 
 

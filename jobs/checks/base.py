@@ -76,6 +76,8 @@ class CheckContext:
     reasons: list[Reason] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    # Facts about the version the pipeline stores on its row with the result (the portal filters on them).
+    version_facts: dict[str, Any] = field(default_factory=dict)
     # Set by the pipeline: records progress (throttled) and raises if the step's lease was lost.
     on_progress: Callable[[int, int, str], None] = lambda done, total, unit: None
 

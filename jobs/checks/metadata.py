@@ -126,6 +126,17 @@ def compare_declared(ctx: CheckContext, facts: dict[str, Any]) -> None:
             ctx.fail("metadata_mismatch", f"declared {key} {repr(claimed)[:200]} but config.json says {found!r}")
 
 
+def version_facts(kind: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """What the version row keeps for the browse facets: a checkpoint's architecture and parameter
+    count, an adapter's trainable parameters (its architecture is its base's)."""
+    count = facts.get("trainable_parameters" if kind == Kind.ADAPTER else "parameters")
+    architecture = facts.get("architecture") if kind != Kind.ADAPTER else None
+    return {
+        "architecture": architecture[:100] if isinstance(architecture, str) else "",
+        "parameters": count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else None,
+    }
+
+
 def check(ctx: CheckContext) -> None:
     weights = [f for f in ctx.files if f.name.endswith(".safetensors")]
     headers: list[Header] = []
@@ -145,6 +156,7 @@ def check(ctx: CheckContext) -> None:
     if not headers:
         facts["note"] = "no readable safetensors header: parameters and dtypes not counted"
     ctx.details = facts
+    ctx.version_facts = version_facts(ctx.kind, facts)
     if not extracted:
         ctx.fail("metadata_unavailable", "nothing to extract: no readable safetensors weights and no usable config")
         ctx.summary = "no metadata could be extracted"

@@ -12,6 +12,7 @@ from registry.models.artifacts import (
 from registry.models.audit import AuditEvent
 from registry.models.blobs import Blob, Upload
 from registry.models.idempotency import IdempotencyRecord
+from registry.models.invitations import Invitation
 from registry.models.organizations import ApiToken, Membership, Organization, User
 from registry.models.reviews import Review, ReviewPolicy
 
@@ -22,6 +23,7 @@ __all__ = [
     "Blob",
     "HubRepoType",
     "IdempotencyRecord",
+    "Invitation",
     "Kind",
     "LineageEdge",
     "Membership",

@@ -2,7 +2,18 @@
 
 from django.urls import path
 
-from registry.portal import catalogue, reviewing, versions
+from registry.portal import (
+    catalogue,
+    context,
+    invitations,
+    orgadmin,
+    orgaudit,
+    orgtokens,
+    reviewing,
+    submit,
+    uploading,
+    versions,
+)
 
 urlpatterns = [
     path("", catalogue.home, name="home"),
@@ -10,7 +21,37 @@ urlpatterns = [
     path("artifacts/<uuid:artifact_id>/", catalogue.artifact_detail, name="portal-artifact"),
     path("versions/<uuid:version_id>/", versions.version_detail, name="portal-version"),
     path("versions/<uuid:version_id>/checks/", versions.version_checks, name="portal-version-checks"),
+    path(
+        "versions/<uuid:version_id>/files/<int:file_id>/download/",
+        versions.version_file_download,
+        name="portal-version-file-download",
+    ),
     path("versions/<uuid:version_id>/review/", reviewing.version_review, name="portal-version-review"),
     path("versions/<uuid:version_id>/override/", reviewing.version_override, name="portal-version-override"),
     path("review/", reviewing.review_queue, name="portal-review-queue"),
+    path("submit/", submit.submit, name="portal-submit"),
+    path("versions/<uuid:version_id>/upload/", uploading.version_upload, name="portal-version-upload"),
+    path("versions/<uuid:version_id>/upload/readme/", uploading.version_readme, name="portal-version-readme"),
+    path("versions/<uuid:version_id>/delete/", uploading.version_delete, name="portal-version-delete"),
+    # org admin, invitations and the org switcher
+    path("orgs/<slug:slug>/", orgadmin.org_overview, name="portal-org"),
+    path("orgs/<slug:slug>/members/", orgadmin.org_members, name="portal-org-members"),
+    path("orgs/<slug:slug>/members/<int:membership_id>/role/", orgadmin.org_member_role, name="portal-org-member-role"),
+    path(
+        "orgs/<slug:slug>/members/<int:membership_id>/remove/",
+        orgadmin.org_member_remove,
+        name="portal-org-member-remove",
+    ),
+    path("orgs/<slug:slug>/invitations/", invitations.org_invitations, name="portal-org-invitations"),
+    path(
+        "orgs/<slug:slug>/invitations/<uuid:invitation_id>/revoke/",
+        invitations.org_invitation_revoke,
+        name="portal-org-invitation-revoke",
+    ),
+    path("orgs/<slug:slug>/tokens/", orgtokens.org_tokens, name="portal-org-tokens"),
+    path("orgs/<slug:slug>/tokens/<uuid:token_id>/revoke/", orgtokens.org_token_revoke, name="portal-org-token-revoke"),
+    path("orgs/<slug:slug>/audit/", orgaudit.org_audit, name="portal-org-audit"),
+    path("orgs/<slug:slug>/audit.csv", orgaudit.org_audit_csv, name="portal-org-audit-csv"),
+    path("invitations/<str:secret>/", invitations.invitation_page, name="portal-invitation"),
+    path("switch-org/", context.org_switch, name="portal-org-switch"),
 ]

@@ -19,7 +19,8 @@ def artifact_create(
     artifact = Artifact(
         organization=organization, slug=slug, kind=kind, sharing=sharing, description=description, created_by=actor.user
     )
-    artifact.full_clean(validate_unique=False)
+    # Uniqueness is the database's to tell (a 409 naming the slug below), not a validation error.
+    artifact.full_clean(validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
             artifact.save()

@@ -74,6 +74,17 @@ def test_a_pipeline_creates_an_artifact_and_a_draft_with_lineage(alice: Member, 
     assert [v["id"] for v in listed["results"]] == [version["id"]]
 
 
+def test_an_artifact_slug_taken_in_the_org_is_a_409_naming_the_slug(alice: Member, api_client) -> None:
+    api_client.force_login(alice.user)
+    ArtifactFactory(organization=alice.organization, slug="tiny-llama")
+    body = {"organization": alice.organization.slug, "slug": "tiny-llama", "kind": "checkpoint", "sharing": "org"}
+    again = api_client.post("/api/v1/artifacts/", body)
+    assert again.status_code == 409, again.content
+    assert again.json()["error"]["fields"] == {
+        "slug": [f"artifact '{alice.organization.slug}/tiny-llama' already exists"]
+    }
+
+
 def test_the_same_version_pushed_again_is_200_and_other_declarations_409(alice: Member, api_client) -> None:
     api_client.force_login(alice.user)
     artifact = ArtifactFactory(organization=alice.organization)

@@ -4,12 +4,15 @@ lists and counts; writes need the capability in the object's org."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import pytest
 from rest_framework.test import APIClient
 
 from jobs.models import PipelineRun, Step
 from registry.actors import Actor
-from registry.models import ApiToken, AuditEvent, Version
+from registry.models import ApiToken, AuditEvent, Blob, Version, VersionFile
 from registry.permissions import ROLE_CAPABILITIES, Capability, token_capabilities
 from registry.services.tokens import token_issue
 from tests.api.world import ACTORS, ActorSpec, World, build_world
@@ -44,8 +47,21 @@ ROUTES_COVERED = {
     "review-policy-detail",
     "portal-version",
     "portal-version-checks",
+    "portal-version-file-download",
     "portal-artifact",
     "portal-browse",
+    "portal-org",
+    "portal-org-members",
+    "portal-org-member-role",
+    "portal-org-member-remove",
+    "portal-org-invitations",
+    "portal-org-invitation-revoke",
+    "portal-org-tokens",
+    "portal-org-token-revoke",
+    "portal-org-audit",
+    "portal-org-audit-csv",
+    "portal-invitation",
+    "portal-org-switch",
     "upload-parts",
     "upload-complete",
     "me",
@@ -442,10 +458,20 @@ def test_portal_version_pages_show_exactly_what_the_api_shows(world: World, spec
     client = APIClient()
     if spec.username is not None:
         client.force_login(world.users[spec.username])
+    by_id = {str(v.public_id): v for v in world.versions}
     for version in world.versions:
         expected = 200 if world.sees_version(spec, version) else 404
-        assert client.get(f"/versions/{version.public_id}/").status_code == expected, (version, spec.name)
+        page = client.get(f"/versions/{version.public_id}/")
+        assert page.status_code == expected, (version, spec.name)
+        shown = set(re.findall(r"/versions/([0-9a-f-]{36})/", page.content.decode())) if expected == 200 else set()
+        for linked in shown:  # the lineage links only what the viewer may open
+            assert world.sees_version(spec, by_id[linked]), (version, "links to", by_id[linked], spec.name)
         assert client.get(f"/versions/{version.public_id}/checks/").status_code == expected
+        digest = hashlib.sha256(str(version.pk).encode()).hexdigest()
+        blob = Blob.objects.get_or_create(organization=version.artifact.organization, sha256=digest, size=1)[0]
+        file = VersionFile.objects.get_or_create(version=version, path="f.bin", sha256=digest, size=1, blob=blob)[0]
+        download = client.get(f"/versions/{version.public_id}/files/{file.pk}/download/")
+        assert download.status_code == (302 if expected == 200 else 404), (version, spec.name)
     for artifact in world.artifacts():
         expected = 200 if world.sees_artifact(spec, artifact) else 404
         assert client.get(f"/artifacts/{artifact.public_id}/").status_code == expected, (artifact, spec.name)
@@ -455,3 +481,72 @@ def test_portal_version_pages_show_exactly_what_the_api_shows(world: World, spec
     listed = "".join(pages)
     for artifact in world.artifacts():
         assert (f"/artifacts/{artifact.public_id}/" in listed) == world.sees_artifact(spec, artifact)
+
+
+def _org_page_status(spec: ActorSpec, org: str, capability: Capability, *, write: bool = False) -> int:
+    """An org page: sign in first; outsiders 404; members without the capability 403; stewards read."""
+    if spec.username is None:
+        return 302
+    if spec.steward:
+        return 403 if write else 200
+    if spec.role(org) is None:
+        return 404
+    return 200 if can(spec, org, capability) else 403
+
+
+ORG_PAGES = {
+    "": Capability.READ,
+    "members/": Capability.READ,
+    "tokens/": Capability.READ,
+    "invitations/": Capability.ADMIN,
+    "audit/": Capability.AUDIT,
+    "audit.csv": Capability.AUDIT,
+}
+
+
+@pytest.mark.parametrize("spec", [s for s in ACTORS if s.token_org is None], ids=lambda s: s.name)
+def test_portal_org_pages_belong_to_the_org_and_its_roles(world: World, spec: ActorSpec) -> None:
+    from django.test import Client
+
+    from registry.models import Invitation, Membership
+    from registry.services.invitations import invitation_create
+
+    # A member, a token and an invitation of org A and of org B, to address under the other org's URLs.
+    foreign = {}
+    for slug, owner in (("org-a", "alice"), ("org-b", "charlie")):
+        actor = Actor.for_user(world.users[owner])
+        organization = world.orgs[slug]
+        invitation, _ = invitation_create(actor=actor, organization=organization, email="x@x.org", role="viewer")
+        token, _ = token_issue(actor=actor, organization=organization, name="matrix", scopes=["read"])
+        foreign[slug] = (Membership.objects.get(organization=organization, user__username=owner), token, invitation)
+    client = Client()  # the portal's forms post form data
+    if spec.username is not None:
+        client.force_login(world.users[spec.username])
+    for slug in world.orgs:
+        for page, capability in ORG_PAGES.items():
+            response = client.get(f"/orgs/{slug}/{page}")
+            assert response.status_code == _org_page_status(spec, slug, capability), (slug, page, spec.name)
+        # Another org's member, invitation or token addressed under this org's URLs is never found.
+        membership, token, invitation = foreign["org-b" if slug == "org-a" else "org-a"]
+        for url, capability in (
+            (f"/orgs/{slug}/members/{membership.pk}/role/", Capability.ADMIN),
+            (f"/orgs/{slug}/members/{membership.pk}/remove/", Capability.ADMIN),
+            (f"/orgs/{slug}/invitations/{invitation.public_id}/revoke/", Capability.ADMIN),
+            (f"/orgs/{slug}/tokens/{token.public_id}/revoke/", Capability.READ),
+        ):
+            response = client.post(url, {"role": "viewer"})
+            expected = _org_page_status(spec, slug, capability, write=True)
+            assert response.status_code == (404 if expected == 200 else expected), (url, spec.name)
+        response = client.post(f"/orgs/{slug}/invitations/", {"email": "new@x.org", "role": "viewer"})
+        expected = _org_page_status(spec, slug, Capability.ADMIN, write=True)
+        assert response.status_code == (302 if expected == 200 else expected), (slug, spec.name)
+        response = client.post("/switch-org/", {"org": slug})
+        assert response.status_code == (302 if spec.username is None or spec.role(slug) else 404), (slug, spec.name)
+    assert Membership.objects.filter(user__username__in=["alice", "charlie"], role="owner").count() == 2
+    assert not ApiToken.objects.filter(revoked_at__isnull=False).exists()
+    assert not Invitation.objects.filter(revoked_at__isnull=False).exists()
+    owned = sorted(slug for slug in world.orgs if spec.role(slug) == "owner")
+    invited = Invitation.objects.filter(email="new@x.org").values_list("organization__slug", flat=True)
+    assert sorted(invited) == owned
+    # An invitation link is its secret's: whoever holds it sees that invitation, nothing else.
+    assert client.get("/invitations/not-a-real-secret/").status_code == 404

@@ -24,6 +24,10 @@ NON_API_ROUTES = {
     "portal-review-queue": "signed-in page over selectors.review_queue (tests/test_portal.py)",
     "portal-version-review": "signed-in POST to services.reviews.review_decide (tests/test_portal.py)",
     "portal-version-override": "signed-in POST to services.reviews.version_override (tests/test_portal.py)",
+    "portal-submit": "signed-in page; creates through services.drafts.draft_create (tests/test_portal_submit.py)",
+    "portal-version-upload": "signed-in page over selectors.version_lookup, 403 without push (test_portal_submit.py)",
+    "portal-version-readme": "signed-in download over selectors.version_lookup (tests/test_portal_submit.py)",
+    "portal-version-delete": "signed-in POST to services.versions.version_delete (tests/test_portal_submit.py)",
 }
 
 

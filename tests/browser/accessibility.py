@@ -24,7 +24,9 @@ def axe_source() -> str:
     if not AXE_SCRIPT.exists():
         npm = shutil.which("npm")
         if npm is None:
-            raise RuntimeError("npm is missing: the browser tests need it once to install axe-core (apt-get install npm)")
+            raise RuntimeError(
+                "npm is missing: the browser tests need it once to install axe-core (apt-get install npm)"
+            )
         subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=AXE_DIR, check=True, timeout=300)
     return AXE_SCRIPT.read_text()
 

@@ -109,3 +109,14 @@ def signed_in(page: Page, live_server: LiveServer) -> Callable[[Member], Page]:
         return page
 
     return sign_in
+
+
+def submit_draft(page: Page, *, slug: str, license: str, readme: str, kind: str = "checkpoint") -> None:
+    """Create a draft version 1.0.0 of a new artifact on the Submit page, as a person fills it in."""
+    page.get_by_role("link", name="Submit").click()
+    page.get_by_label("Name (slug)").fill(slug)
+    page.get_by_label("Kind", exact=True).select_option(kind)
+    page.get_by_label("Version number").fill("1.0.0")
+    page.get_by_label("License", exact=True).fill(license)
+    page.get_by_label("README").fill(readme)
+    page.get_by_role("button", name="Create the draft").click()

@@ -1,0 +1,248 @@
+"""Catalogue search behind `selectors.artifact_list` and `selectors.artifact_facets`: the filters a
+version must meet to make its artifact match, full-text search, and facet counts.
+
+Everything here narrows querysets that already start from `visible_to(actor)`, and only versions
+the actor sees may make an artifact match a filter or a search term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.expressions import CombinedExpression, RawSQL
+from django.db.models.functions import Cast
+
+from registry.actors import Actor
+from registry.models import Artifact, Version
+
+CONFIG = "english"
+
+# Parameter ranges: key → (label, lowest included, highest excluded). Tiny ones for demo models.
+SIZES: dict[str, tuple[str, int, int | None]] = {
+    "lt1m": ("under 1M", 0, 10**6),
+    "1m-100m": ("1M-100M", 10**6, 10**8),
+    "100m-1b": ("100M-1B", 10**8, 10**9),
+    "1b-10b": ("1B-10B", 10**9, 10**10),
+    "10b-100b": ("10B-100B", 10**10, 10**11),
+    "100b+": ("100B and more", 10**11, None),
+}
+
+SORTS = {
+    "relevance": "relevance",
+    "newest": "newest",
+    "updated": "recently updated",
+    "name": "name",
+    "parameters": "parameters",
+}
+
+ARTIFACT_FACETS = ("kind", "org", "country")
+VERSION_FACETS = ("license", "state", "architecture", "size")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a search asks for; empty means any."""
+
+    kind: str = ""
+    org: str = ""
+    country: str = ""
+    license: str = ""
+    state: str = ""
+    architecture: str = ""
+    size: str = ""
+    text: str = ""
+
+    def without(self, name: str) -> Filters:
+        return replace(self, **{name: ""})
+
+    @property
+    def chosen(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def use_fulltext() -> bool:
+    """Postgres full-text search; elsewhere (the embedded SQLite) a case-insensitive substring match."""
+    return connection.vendor == "postgresql"
+
+
+def size_q(key: str, field: str = "parameters") -> Q:
+    _, low, high = SIZES[key]
+    q = Q(**{f"{field}__gte": low})
+    return q & Q(**{f"{field}__lt": high}) if high is not None else q
+
+
+def visible_versions(actor: Actor, filters: Filters) -> QuerySet[Version]:
+    """Visible versions (never deleted drafts) meeting the version-level filters, all on one version."""
+    qs = Version.objects.visible_to(actor)
+    qs = qs.filter(state=filters.state) if filters.state else qs.exclude(state=Version.State.DELETED)
+    if filters.license:
+        qs = qs.filter(license__iexact=filters.license)
+    if filters.architecture:
+        qs = qs.filter(architecture=filters.architecture)
+    if filters.size:
+        qs = qs.filter(size_q(filters.size))
+    return qs
+
+
+def _artifact_vector() -> CombinedExpression:
+    return SearchVector("slug", "organization__slug", "organization__name", weight="A", config=CONFIG) + SearchVector(
+        "description", weight="B", config=CONFIG
+    )
+
+
+def _name_q(text: str) -> Q:
+    """Names as people type them: a substring of a slug, or `org/name`."""
+    q = Q(slug__icontains=text)
+    if "/" in text:
+        org, _, name = text.partition("/")
+        q |= Q(organization__slug__iexact=org.strip(), slug__icontains=name.strip())
+    return q
+
+
+def versions_matching(actor: Actor, text: str) -> list[int]:
+    """Ids of the artifacts one of whose versions the actor sees matches `text` in its README or
+    declared metadata: one query, answered on Postgres from the GIN index of migration 0009."""
+    versions = visible_versions(actor, Filters())
+    if use_fulltext():
+        # The generated column of migration 0009 (the model does not declare it).
+        matches = RawSQL(  # noqa: S611 (the text is a bound parameter, CONFIG a constant)
+            f'"registry_version"."search_document" @@ websearch_to_tsquery(\'{CONFIG}\'::regconfig, %s)',
+            (text,),
+            output_field=BooleanField(),
+        )
+        versions = versions.filter(matches)
+    else:
+        versions = versions.annotate(metadata_text=Cast("metadata", TextField())).filter(
+            Q(readme__icontains=text) | Q(metadata_text__icontains=text)
+        )
+    return list(versions.order_by().values_list("artifact_id", flat=True).distinct())
+
+
+def text_matches(actor: Actor, text: str) -> list[int]:
+    """Ids of the artifacts matching `text` in their names or description, or in a version the actor
+    sees: two queries, asked once per page and reused by every facet (visibility is applied by the
+    querysets these ids then narrow)."""
+    own: QuerySet[Artifact]
+    if use_fulltext():
+        query = SearchQuery(text, search_type="websearch", config=CONFIG)
+        own = Artifact.objects.annotate(document=_artifact_vector()).filter(_name_q(text) | Q(document=query))
+    else:
+        own = Artifact.objects.filter(
+            _name_q(text) | Q(organization__slug__icontains=text) | Q(description__icontains=text)
+        )
+    return sorted(set(own.values_list("pk", flat=True)) | set(versions_matching(actor, text)))
+
+
+def ranked(qs: QuerySet[Artifact], text: str) -> QuerySet[Artifact]:
+    """Most relevant first: a name containing the text, then (Postgres) the rank of the names and
+    description; artifacts found only through a version's README or metadata come after."""
+    name = Case(When(_name_q(text), then=Value(1.0)), default=Value(0.0), output_field=FloatField())
+    if not use_fulltext():
+        return qs.annotate(rank=name).order_by(F("rank").desc(), "-id")
+    query = SearchQuery(text, search_type="websearch", config=CONFIG)
+    rank = SearchRank(_artifact_vector(), query) + name
+    return qs.annotate(rank=rank).order_by(F("rank").desc(), "-id")
+
+
+def artifact_q(filters: Filters, prefix: str = "") -> Q:
+    """The artifact-level filters, on an artifact or (with prefix "artifact__") on a version's."""
+    q = Q()
+    if filters.kind:
+        q &= Q(**{f"{prefix}kind": filters.kind})
+    if filters.org:
+        q &= Q(**{f"{prefix}organization__slug": filters.org})
+    if filters.country:
+        q &= Q(**{f"{prefix}organization__country": filters.country.upper()})
+    return q
+
+
+def artifact_search(
+    actor: Actor, filters: Filters, *, artifacts: QuerySet[Artifact], matched: list[int] | None = None
+) -> QuerySet[Artifact]:
+    """`artifacts` (visible to the actor) narrowed by every filter; `matched` is what `text_matches`
+    found for the text, when the caller already asked."""
+    qs = artifacts.filter(artifact_q(filters))
+    if filters.license or filters.state or filters.architecture or filters.size:
+        qs = qs.filter(Exists(visible_versions(actor, filters).filter(artifact_id=OuterRef("pk"))))
+    if filters.text:  # in the artifact's names and description, or in any version the actor sees
+        qs = qs.filter(pk__in=text_matches(actor, filters.text) if matched is None else matched)
+    return qs
+
+
+def sorted_by(qs: QuerySet[Artifact], actor: Actor, sort: str, text: str = "") -> QuerySet[Artifact]:
+    mine = Version.objects.visible_to(actor).exclude(state=Version.State.DELETED).filter(artifact_id=OuterRef("pk"))
+    if sort == "relevance" and text:
+        return ranked(qs, text)
+    if sort == "updated":
+        latest = mine.order_by("-state_changed_at").values("state_changed_at")[:1]
+        return qs.annotate(updated=Subquery(latest)).order_by(F("updated").desc(nulls_last=True), "-id")
+    if sort == "name":
+        return qs.order_by("organization__slug", "slug")
+    if sort == "parameters":
+        largest = mine.filter(parameters__isnull=False).order_by("-parameters").values("parameters")[:1]
+        return qs.annotate(size=Subquery(largest)).order_by(F("size").desc(nulls_last=True), "-id")
+    return qs.order_by("-created_at", "-id")
+
+
+def _size_bucket() -> Case:
+    return Case(
+        *(When(size_q(key), then=Value(key)) for key in SIZES),
+        default=Value(""),
+        output_field=CharField(),
+    )
+
+
+def facet_counts(
+    actor: Actor, filters: Filters, *, artifacts: QuerySet[Artifact], matched: list[int] | None = None
+) -> dict[str, list[tuple[str, int]]]:
+    """For each facet, its values with how many artifacts match with that value chosen (every other
+    filter kept, the facet's own dropped), counted over what the actor sees. One query per facet,
+    plus one for the visible artifacts and one for the versions matching the text."""
+    counts: dict[str, list[tuple[str, int]]] = {}
+    # Which artifacts are visible is asked once, not again in each artifact-level facet.
+    artifacts = Artifact.objects.filter(pk__in=list(artifacts.values_list("pk", flat=True)))
+    if filters.text and matched is None:
+        matched = text_matches(actor, filters.text)
+    elif not filters.text:
+        matched = None
+    artifact_fields = {"kind": "kind", "org": "organization__slug", "country": "organization__country"}
+    for name, field in artifact_fields.items():
+        found = artifact_search(actor, filters.without(name), artifacts=artifacts, matched=matched).order_by()
+        rows = found.values_list(field).annotate(n=Count("id", distinct=True)).order_by(field)
+        counts[name] = [(str(value), n) for value, n in rows if value]
+    for name in VERSION_FACETS:
+        others = filters.without(name)
+        # A visible version's artifact is visible: the artifact-level filters apply to the versions'
+        # own artifacts, with no second visibility pass over the artifacts.
+        versions = visible_versions(actor, others).filter(artifact_q(others, prefix="artifact__"))
+        if matched is not None:
+            versions = versions.filter(artifact_id__in=matched)
+        value: Any = _size_bucket() if name == "size" else F(name)
+        grouped = (
+            versions.annotate(value=value)
+            .values_list("value")
+            .annotate(n=Count("artifact_id", distinct=True))
+            .order_by("value")
+        )
+        counts[name] = [(str(v), n) for v, n in grouped if v]
+    counts["size"].sort(key=lambda row: list(SIZES).index(row[0]))
+    return counts

@@ -1,0 +1,63 @@
+"""The version page in a real browser: the lineage picture is clickable, keyboard-reachable and
+named for assistive technology (the `page` fixture runs axe-core on every page), and fits a phone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Page, expect
+from pytest_django.live_server_helper import LiveServer
+
+from registry.models import LineageEdge
+from tests.conftest import Member
+from tests.factories import ArtifactFactory, VersionFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_clicking_a_node_of_the_lineage_opens_that_versions_page(
+    signed_in: Callable[[Member], Page], live_server: LiveServer, alice: Member
+) -> None:
+    org = alice.organization
+    recipe = VersionFactory(artifact=ArtifactFactory(organization=org, slug="sft-recipe", kind="posttraining_recipe"))
+    tuned = VersionFactory(artifact=ArtifactFactory(organization=org, slug="tiny-tuned", kind="checkpoint"))
+    adapter = VersionFactory(artifact=ArtifactFactory(organization=org, slug="tiny-lora", kind="adapter"))
+    LineageEdge.objects.create(child=tuned, relation="produced_by", parent=recipe)
+    LineageEdge.objects.create(child=adapter, relation="derived_from", parent=tuned)
+    page = signed_in(alice)
+    page.goto(f"{live_server.url}/versions/{tuned.public_id}/")
+
+    graph = page.get_by_role("group", name=f"Lineage of org-a/tiny-tuned {tuned.number}")
+    expect(graph).to_be_visible()
+    graph.get_by_role("link", name=f"org-a/sft-recipe {recipe.number}").click()
+    expect(page).to_have_url(f"{live_server.url}/versions/{recipe.public_id}/")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("org-a/sft-recipe")
+
+    # From the recipe, two hops down, by keyboard: focus the checkpoint's box and press Enter.
+    link = page.locator("svg.lineage-svg a").filter(has_text="tiny-tuned")
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{live_server.url}/versions/{tuned.public_id}/")
+
+
+def test_the_lineage_scrolls_inside_itself_on_a_phone(
+    signed_in: Callable[[Member], Page], live_server: LiveServer, alice: Member
+) -> None:
+    org = alice.organization
+    kinds = ("pretraining_recipe", "dataset", "checkpoint", "adapter", "eval_suite")
+    versions = [
+        VersionFactory(artifact=ArtifactFactory(organization=org, slug=f"a-{k.replace('_', '-')}", kind=k))
+        for k in kinds
+    ]
+    current = versions[2]
+    for parent in (versions[0], versions[1], versions[4]):
+        LineageEdge.objects.create(child=current, relation="trained_on", parent=parent)
+    LineageEdge.objects.create(child=versions[3], relation="derived_from", parent=current)
+    page = signed_in(alice)
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.goto(f"{live_server.url}/versions/{current.public_id}/")
+    assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
+    box = page.locator(".lineage-graph")
+    assert box.evaluate("e => e.scrollWidth > e.clientWidth"), "the picture keeps its size and scrolls"
+    expect(page.get_by_role("list", name="Every link")).to_contain_text("org-a/a-eval-suite")
