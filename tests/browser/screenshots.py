@@ -18,9 +18,9 @@ import httpx
 from playwright.sync_api import Page, sync_playwright
 
 from bench.stack import ROOT, Stack, start_stack, wait_for_catalogue
-from tests.browser.conftest import CHROMIUM
 
 OUT = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"  # Debian's, as in the browser tests
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 375, "height": 812}
 
@@ -35,7 +35,7 @@ def push_waiting_version(stack: Stack, scratch: Path) -> None:
     cli = Path(sys.executable).with_name("consortium")
     subprocess.run([str(cli), "push", str(source)], env=env, check=True, capture_output=True)
     subprocess.run(
-        [str(cli), "wait", "aurora/pico-weather@1.1.0", "--for", "in_review"], env=env, check=True, capture_output=True
+        [str(cli), "wait", "aurora/pico-weather@1.1.0", "--for", "checks"], env=env, check=True, capture_output=True
     )
 
 
@@ -68,7 +68,7 @@ def main() -> None:
             checkpoint = next(v for v in answer.json()["results"] if v["artifact"]["slug"] == "pico-llama")
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
-                    executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
+                    executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
                 )
                 page = browser.new_page(viewport=DESKTOP)
                 sign_in(page, stack.url, "aurora-owner", logins["aurora-owner"])
