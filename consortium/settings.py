@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -136,7 +136,8 @@ def _database(url: str) -> dict[str, Any]:
     elif config["ENGINE"] == "django.db.backends.postgresql":
         # The registry's queries are short: Postgres' JIT spent ~300 ms compiling plans that then ran in
         # ~30 ms (bench/portal.py, a reviewer's browse over 10,000 versions).
-        config.setdefault("OPTIONS", {})["options"] = "-c jit=off"
+        options = cast("dict[str, Any]", config.get("OPTIONS") or {})
+        config["OPTIONS"] = {**options, "options": "-c jit=off"}
     return config
 
 

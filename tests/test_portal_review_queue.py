@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from jobs.models import PipelineRun, Step
 from registry.models import LineageEdge, Organization
 from registry.permissions import Role
+from registry.portal.reviewing import QUEUE_PAGE
 from tests.conftest import Member
 from tests.factories import ArtifactFactory, VersionFactory, member
 
@@ -66,3 +67,14 @@ def test_the_queue_takes_the_same_queries_however_long_it_is(alice: Member, revi
     one = queue_queries(reviewer)
     waiting(alice.organization, *(f"more-{i}" for i in range(7)))
     assert queue_queries(reviewer) == one
+
+
+def test_a_long_queue_comes_a_page_at_a_time_oldest_first(alice: Member, reviewer: Client) -> None:
+    waiting(alice.organization, *(f"model-{i:02}" for i in range(QUEUE_PAGE + 3)))
+    first = reviewer.get("/review/").content.decode()
+    assert f"{QUEUE_PAGE + 3} versions of other member organizations await" in first
+    assert first.count('name="decision" value="approve"') == QUEUE_PAGE
+    second = reviewer.get("/review/", {"page": 2}).content.decode()
+    assert second.count('name="decision" value="approve"') == 3
+    assert "model-00 " in first
+    assert "model-22 " in second

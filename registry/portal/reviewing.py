@@ -4,6 +4,7 @@ approve / request changes / reject, a steward's override with its reason."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -14,20 +15,26 @@ from registry.portal.actions import act
 from registry.portal.versions import version_or_404
 from registry.services import reviews
 
+QUEUE_PAGE = 20
+
 
 @login_required
 def review_queue(request: HttpRequest) -> HttpResponse:
-    """Versions of other orgs awaiting my review, oldest first, with where each stands."""
+    """Versions of other orgs awaiting my review, oldest first, with where each stands, a page at a time."""
     actor = Actor.of(request)
     policies = {p.kind: p.approvals_required for p in selectors.review_policy_list()}
-    rows = [
-        (version, reviews.review_summary(version, actor.user, required=policies[version.artifact.kind]))
-        for version in selectors.review_queue(actor=actor)
+    waiting = (
+        selectors.review_queue(actor=actor)
         .select_related("artifact__organization", "pipeline")
         .prefetch_related("pipeline__steps")
-        .order_by("state_changed_at", "id")[:200]
+        .order_by("state_changed_at", "id")
+    )
+    page = Paginator(waiting, QUEUE_PAGE).get_page(request.GET.get("page"))
+    rows = [
+        (version, reviews.review_summary(version, actor.user, required=policies[version.artifact.kind]))
+        for version in page
     ]
-    return render(request, "registry/review_queue.html", {"rows": rows, "is_reviewer": actor.is_reviewer})
+    return render(request, "registry/review_queue.html", {"rows": rows, "page": page, "is_reviewer": actor.is_reviewer})
 
 
 @login_required
