@@ -85,9 +85,20 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def free_port_block(size: int, *, start: int = 20_000, end: int = 60_000) -> int:
+def ephemeral_low() -> int:
+    """The lowest port the kernel hands out as a connection's source port (Linux's default 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def free_port_block(size: int, *, start: int = 20_000, end: int | None = None) -> int:
     """The first port of `size` consecutive free ports, searched from a per-process offset so
-    that concurrent runs (tests beside `make run`) rarely probe the same block."""
+    that concurrent runs (tests beside `make run`) rarely probe the same block. Below the ephemeral
+    range by default: a port free when probed could otherwise become some connection's source port
+    before the service that was to listen on it binds (seen: SeaweedFS's volume gRPC port)."""
+    end = end if end is not None else max(ephemeral_low(), start + 1_000)
     first = start + (os.getpid() * 97) % (end - start)
     for base in [*range(first, end - size, size), *range(start, first, size)]:
         if all(port_is_free(base + i) for i in range(size)):
