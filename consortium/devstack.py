@@ -401,12 +401,13 @@ class Stack:
         return 0
 
     def stop(self) -> None:
-        # The seeding (a client of the web server), the web and workers, then the stores they write
-        # to. SeaweedFS idles ~10 s on SIGTERM before it exits; with no writer left, it is killed after 3 s.
-        if self.seeder is not None:
-            self.seeder.stop(timeout=5)
+        # The seeding, the web and the workers together, then the stores they write to, all within
+        # 8 s of Ctrl-C. A worker still running a step after 5 s is killed: its lease expires and the
+        # reconciler runs the step again on the next start. SeaweedFS idles ~10 s on SIGTERM before it
+        # exits; with no writer left, it is killed after 3 s.
         stores = {"redis", "seaweedfs", "devhub"}
-        stop_all([s for s in self.services if s.name not in stores], timeout=8)
+        seeding = [self.seeder] if self.seeder is not None else []
+        stop_all([*seeding, *(s for s in self.services if s.name not in stores)], timeout=5)
         stop_all([s for s in self.services if s.name in stores], timeout=3)
 
 

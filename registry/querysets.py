@@ -37,8 +37,10 @@ class VersionQuerySet(models.QuerySet):
         if actor.is_reviewer:
             # Work awaiting review, and the lineage parents a reviewer needs to judge it.
             seen |= Q(state=Version.State.IN_REVIEW)
-            awaiting = LineageEdge.objects.filter(child__state=Version.State.IN_REVIEW, parent__isnull=False)
-            seen |= Q(pk__in=awaiting.values("parent_id"))
+            # Correlated, so Postgres probes the edges' parent index only for the rows the cheaper
+            # conditions above left (an IN over every awaited parent cost each query ~6 ms).
+            awaiting = LineageEdge.objects.filter(parent_id=OuterRef("pk"), child__state=Version.State.IN_REVIEW)
+            seen |= Exists(awaiting)
         return self.filter(seen)
 
 

@@ -164,10 +164,19 @@ def test_an_invisible_version_never_makes_a_visible_artifact_match(alice: Member
 # Search
 
 
+def postgres_only() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("full-text search is Postgres-only (make test runs on SQLite without DATABASE_URL)")
+
+
 @pytest.mark.parametrize("fulltext", [True, False], ids=["postgres-fulltext", "substring-fallback"])
 def test_search_finds_names_descriptions_readmes_and_declared_metadata(
     alice: Member, catalogue: dict[str, Version], monkeypatch: pytest.MonkeyPatch, fulltext: bool
 ) -> None:
+    if fulltext:
+        postgres_only()
     monkeypatch.setattr(search, "use_fulltext", lambda: fulltext)
     client = signed_in(alice)
     cases = {
@@ -183,6 +192,7 @@ def test_search_finds_names_descriptions_readmes_and_declared_metadata(
 
 
 def test_full_text_search_stems_words_and_takes_web_style_queries(alice: Member, catalogue: dict[str, Version]) -> None:
+    postgres_only()
     client = signed_in(alice)
     assert listed(client.get("/browse/", {"q": "contract"}).content.decode()) == ["org-b/mistral-big"]
     assert listed(client.get("/browse/", {"q": "summarising -legal"}).content.decode()) == []
@@ -336,10 +346,8 @@ def test_facets_are_one_query_each(
 
 def test_searching_versions_uses_the_full_text_index(alice: Member, catalogue: dict[str, Version]) -> None:
     """Searching READMEs and metadata reads the indexed column of migration 0009, not every README."""
+    postgres_only()
     from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("full-text search and its index are Postgres-only")
     from django.test.utils import CaptureQueriesContext
 
     actor = alice.actor
