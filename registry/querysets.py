@@ -40,7 +40,7 @@ class VersionQuerySet(models.QuerySet):
             # Correlated, so Postgres probes the edges' parent index only for the rows the cheaper
             # conditions above left (an IN over every awaited parent cost each query ~6 ms).
             awaiting = LineageEdge.objects.filter(parent_id=OuterRef("pk"), child__state=Version.State.IN_REVIEW)
-            seen |= Exists(awaiting)
+            seen |= Q(Exists(awaiting))
         return self.filter(seen)
 
 
