@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,14 @@ def logging_config(*, level: str, fmt: str) -> dict[str, Any]:
     }
 
 
+# A path segment that is itself a credential (an invitation link's secret) is never logged.
+_SECRET_IN_PATH = re.compile(r"^(/invitations/)[^/]+")
+
+
+def loggable_path(path: str) -> str:
+    return _SECRET_IN_PATH.sub(r"\1…", path)
+
+
 class RequestContextMiddleware:
     """Binds a request id (the caller's X-Request-ID when sane, else a new one) to every log line."""
 
@@ -68,5 +77,7 @@ class RequestContextMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
         if request.path != "/healthz":
-            self.log.info("request", method=request.method, path=request.path, status=response.status_code)
+            self.log.info(
+                "request", method=request.method, path=loggable_path(request.path), status=response.status_code
+            )
         return response

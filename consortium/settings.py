@@ -219,7 +219,11 @@ TOKEN_MAX_LIFETIME = timedelta(days=env_int("TOKEN_MAX_LIFETIME_DAYS", 366))
 INVITATION_LIFETIME = timedelta(days=env_int("INVITATION_LIFETIME_DAYS", 7))
 
 # Email (invitation links). The embedded default prints messages to the console instead of sending.
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# A TLS deployment that names no backend sends nothing (the console would put links in its logs).
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.dummy.EmailBackend" if SECURE else "django.core.mail.backends.console.EmailBackend",
+)
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")

@@ -139,16 +139,13 @@ def versions_matching(actor: Actor, text: str) -> list[int]:
 
 def text_matches(actor: Actor, text: str) -> list[int]:
     """Ids of the artifacts matching `text` in their names or description, or in a version the actor
-    sees: two queries, asked once per page and reused by every facet (visibility is applied by the
-    querysets these ids then narrow)."""
-    own: QuerySet[Artifact]
+    sees: two queries over what the actor sees, asked once per page and reused by every facet."""
+    own: QuerySet[Artifact] = Artifact.objects.visible_to(actor)
     if use_fulltext():
         query = SearchQuery(text, search_type="websearch", config=CONFIG)
-        own = Artifact.objects.annotate(document=_artifact_vector()).filter(_name_q(text) | Q(document=query))
+        own = own.annotate(document=_artifact_vector()).filter(_name_q(text) | Q(document=query))
     else:
-        own = Artifact.objects.filter(
-            _name_q(text) | Q(organization__slug__icontains=text) | Q(description__icontains=text)
-        )
+        own = own.filter(_name_q(text) | Q(organization__slug__icontains=text) | Q(description__icontains=text))
     return sorted(set(own.values_list("pk", flat=True)) | set(versions_matching(actor, text)))
 
 

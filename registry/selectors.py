@@ -337,7 +337,7 @@ def _lineage_hop(actor: Actor, frontier: set[int], *, up: bool) -> QuerySet[Line
     if up:
         query = (
             LineageEdge.objects.filter(child_id__in=frontier)
-            .filter(Q(parent__isnull=True) | Q(parent__in=visible))
+            .filter(Q(parent__isnull=True) | (Q(parent__in=visible) & ~Q(parent__state=Version.State.DELETED)))
             .select_related("parent__artifact__organization")
         )
     else:

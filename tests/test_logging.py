@@ -24,3 +24,13 @@ def test_a_request_id_that_is_not_a_plain_token_is_replaced() -> None:
     response = Client().get("/healthz", HTTP_X_REQUEST_ID="bad id\nwith newline")
     assert response["X-Request-ID"] != "bad id\nwith newline"
     assert len(response["X-Request-ID"]) == 32
+
+
+def test_an_invitation_links_secret_never_reaches_the_request_log(caplog: pytest.LogCaptureFixture) -> None:
+    secret = "inv_" + "s3cr3t" * 6
+    with caplog.at_level(logging.INFO, logger="consortium.request"):
+        Client().get(f"/invitations/{secret}/")
+    [record] = [r for r in caplog.records if r.name == "consortium.request"]
+    event = json.loads(logging.getLogger().handlers[0].formatter.format(record))
+    assert event["path"] == "/invitations/…/"
+    assert secret not in record.getMessage()

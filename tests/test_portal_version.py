@@ -316,3 +316,15 @@ def test_a_reviewer_sees_the_parent_of_work_awaiting_review_and_its_owner_does_n
     rex = Member(member(org_c, Role.VIEWER, username="rex", is_reviewer=True), org_c)
     assert f"/versions/{parent.public_id}/" in graph_of(page_of(rex, child))
     assert "org-only-base" not in page_of(charlie, child), "org B is not shown org A's org-only work"
+
+
+def test_a_reviewer_gets_no_decision_form_on_their_own_orgs_version(alice: Member) -> None:
+    from django.test import Client
+
+    from tests.factories import member as make_member
+
+    version = VersionFactory(artifact=ArtifactFactory(organization=alice.organization), state="in_review")
+    client = Client()
+    client.force_login(make_member(alice.organization, "viewer", username="own-reviewer", is_reviewer=True))
+    page = client.get(f"/versions/{version.public_id}/").content.decode()
+    assert 'name="decision"' not in page

@@ -4,6 +4,7 @@ account. The link is shown to the owner once, right after it is made."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.mail import send_mail
@@ -40,7 +41,7 @@ def org_invitations(request: HttpRequest, organization: Organization, actor: Act
             made.update(email=invitation.email, role=invitation.role, url=url)
 
         if act(request, invite, f"Invitation for {email.strip()} created. Copy the link now: it is shown only once."):
-            secret_keep(request, NEW_INVITATION, made)
+            secret_keep(request, f"{NEW_INVITATION}:{organization.slug}", made)
             _mail(request, organization, made)
         return redirect("portal-org-invitations", slug=organization.slug)
 
@@ -49,7 +50,7 @@ def org_invitations(request: HttpRequest, organization: Organization, actor: Act
         organization,
         "invitations",
         invitations=selectors.invitation_list(actor=actor, organization=organization),
-        new_invitation=secret_take(request, NEW_INVITATION),
+        new_invitation=secret_take(request, f"{NEW_INVITATION}:{organization.slug}"),
         roles=Role.choices,
     )
     return no_store(render(request, "registry/org_invitations.html", context))
@@ -57,6 +58,9 @@ def org_invitations(request: HttpRequest, organization: Organization, actor: Act
 
 def _mail(request: HttpRequest, organization: Organization, made: dict[str, str]) -> None:
     """Send the link to the invited address too; when mail fails the owner still has the link."""
+    if settings.EMAIL_BACKEND == "django.core.mail.backends.dummy.EmailBackend":
+        messages.info(request, "No email is sent from this registry (EMAIL_BACKEND is not set): send them the link.")
+        return
     body = (
         f"{request.user} invites you to join {organization.name} on the consortium registry as {made['role']}.\n\n"
         f"Open this link to accept (it works once, until it expires):\n{made['url']}\n"

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from jobs.models import PipelineRun, Publication
@@ -58,7 +58,9 @@ def version_detail(request: HttpRequest, version_id: str) -> HttpResponse:
         "summary": reviews.review_summary(version, actor.user, digests=digests),
         "reviews": selectors.review_list(version=version) if actor.is_authenticated else [],
         "digests": digests,
-        "can_review": actor.is_reviewer and version.state == Version.State.IN_REVIEW,
+        "can_review": actor.is_reviewer
+        and version.state == Version.State.IN_REVIEW
+        and version.artifact.organization_id not in actor.org_ids,
         "can_override": actor.is_steward,
         "upload_url": _upload_url(actor, version),
         "hub_url": _hub_url(version),
@@ -67,7 +69,7 @@ def version_detail(request: HttpRequest, version_id: str) -> HttpResponse:
         "audit_shown": AUDIT_SHOWN,
         "may_audit": may_audit,
         "audit_hidden_from_member": not may_audit and org_id in actor.org_ids,
-        "audit_log_url": _route("portal-org-audit", version.artifact.organization.slug) if may_audit else "",
+        "audit_log_url": reverse("portal-org-audit", args=[version.artifact.organization.slug]) if may_audit else "",
     }
     return render(request, "registry/version.html", context)
 
@@ -94,18 +96,10 @@ def version_file_download(request: HttpRequest, version_id: str, file_id: int) -
 
 
 def _upload_url(actor: Actor, version: Version) -> str:
-    """The upload page of a draft, for those who may push in its org (once that page exists)."""
+    """The upload page of a draft, for those who may push in its org."""
     if version.state != Version.State.DRAFT or not actor.can(version.artifact.organization_id, Capability.PUSH):
         return ""
-    return _route("portal-version-upload", version.public_id)
-
-
-def _route(name: str, *args: object) -> str:
-    """The URL of a portal page another area provides, or "" while that page does not exist."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
+    return reverse("portal-version-upload", args=[version.public_id])
 
 
 def _hub_url(version: Version) -> str:
