@@ -85,7 +85,7 @@ def main() -> None:
                 browser.close()
         finally:
             os.killpg(stack.process.pid, signal.SIGINT)
-            stack.process.wait(timeout=60)
+            stack.process.communicate(timeout=60)
             time.sleep(0.5)
 
 

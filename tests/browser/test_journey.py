@@ -32,7 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, dic
         yield running, {entry["username"]: entry["password"] for entry in logins}
     finally:
         os.killpg(running.process.pid, signal.SIGINT)
-        running.process.wait(timeout=60)
+        running.process.communicate(timeout=60)  # also closes its output pipe
 
 
 def sign_in(page: Page, url: str, username: str, password: str) -> None:
