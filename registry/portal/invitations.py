@@ -41,7 +41,7 @@ def org_invitations(request: HttpRequest, organization: Organization, actor: Act
             made.update(email=invitation.email, role=invitation.role, url=url)
 
         if act(request, invite, f"Invitation for {email.strip()} created. Copy the link now: it is shown only once."):
-            secret_keep(request, f"{NEW_INVITATION}:{organization.slug}", made)
+            secret_keep(request, organization, NEW_INVITATION, made)
             _mail(request, organization, made)
         return redirect("portal-org-invitations", slug=organization.slug)
 
@@ -50,7 +50,7 @@ def org_invitations(request: HttpRequest, organization: Organization, actor: Act
         organization,
         "invitations",
         invitations=selectors.invitation_list(actor=actor, organization=organization),
-        new_invitation=secret_take(request, f"{NEW_INVITATION}:{organization.slug}"),
+        new_invitation=secret_take(request, organization, NEW_INVITATION),
         roles=Role.choices,
     )
     return no_store(render(request, "registry/org_invitations.html", context))

@@ -72,14 +72,14 @@ def org_page(capability: Capability) -> Callable[[OrgView], OrgView]:
     return decorate
 
 
-def secret_keep(request: HttpRequest, key: str, value: dict[str, str]) -> None:
-    """Hold a just-made secret for the page the POST redirects to, which takes it (secret_take)."""
-    request.session[key] = value
+def secret_keep(request: HttpRequest, organization: Organization, key: str, value: dict[str, str]) -> None:
+    """Hold a just-made secret for the org's page the POST redirects to, which takes it (secret_take)."""
+    request.session[f"{key}:{organization.slug}"] = value
 
 
-def secret_take(request: HttpRequest, key: str) -> dict[str, str] | None:
-    """The secret kept for this render, removed from the session now: it is shown exactly once."""
-    return request.session.pop(key, None)
+def secret_take(request: HttpRequest, organization: Organization, key: str) -> dict[str, str] | None:
+    """The org's secret kept for this render, removed from the session now: it is shown exactly once."""
+    return request.session.pop(f"{key}:{organization.slug}", None)
 
 
 def no_store(response: HttpResponse) -> HttpResponse:

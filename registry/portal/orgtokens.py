@@ -71,7 +71,7 @@ def org_tokens(request: HttpRequest, organization: Organization, actor: Actor) -
             made.update(id=str(token.public_id), name=token.name, secret=secret)
 
         if act(request, issue, f"Token '{name}' created. Copy it now: it is shown only once."):
-            secret_keep(request, f"{NEW_TOKEN}:{organization.slug}", made)
+            secret_keep(request, organization, NEW_TOKEN, made)
         return redirect("portal-org-tokens", slug=organization.slug)
 
     context = org_context(
@@ -79,7 +79,7 @@ def org_tokens(request: HttpRequest, organization: Organization, actor: Actor) -
         organization,
         "tokens",
         tokens=selectors.token_list(actor=actor, organization=organization),
-        new_token=secret_take(request, f"{NEW_TOKEN}:{organization.slug}"),
+        new_token=secret_take(request, organization, NEW_TOKEN),
         grantable=_grantable(actor, organization),
         default_days=settings.TOKEN_DEFAULT_LIFETIME.days,
         max_days=settings.TOKEN_MAX_LIFETIME.days,
