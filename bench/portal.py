@@ -146,6 +146,7 @@ def seed() -> dict[str, object]:
             edges.append(LineageEdge(child=v, relation="trained_on", parent=rng.choice(by_kind["dataset"])))
             edges.append(LineageEdge(child=v, relation="produced_by", parent=rng.choice(by_kind["pretraining_recipe"])))
     LineageEdge.objects.bulk_create([e for e in edges if e.parent_id != e.child_id], batch_size=5000)
+    Version.objects.filter(state="in_review").review_parents_refresh()  # as their moves into review did
     runs = PipelineRun.objects.bulk_create(
         (PipelineRun(version=v, status="passed") for v in versions if v.state != "draft"), batch_size=5000
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from django.db.models import Count, Q, QuerySet, Window
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Window
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -262,12 +262,13 @@ def lineage_of(*, actor: Actor, version: Version) -> Lineage:
     visible = Version.objects.visible_to(actor)
     parents = (
         LineageEdge.objects.filter(child=version)
-        .filter(Q(parent__isnull=True) | Q(parent__in=visible))
+        .filter(Q(parent__isnull=True) | Q(Exists(visible.filter(pk=OuterRef("parent_id")))))
         .select_related("parent__artifact__organization")
         .order_by("relation", "id")
     )
     children = (
-        LineageEdge.objects.filter(parent=version, child__in=visible)
+        LineageEdge.objects.filter(parent=version)
+        .filter(Exists(visible.filter(pk=OuterRef("child_id"))))
         .exclude(child__state=Version.State.DELETED)
         .select_related("child__artifact__organization")
         .order_by("relation", "id")
@@ -332,17 +333,20 @@ def lineage_graph(*, actor: Actor, version: Version) -> LineageGraph:
 
 def _lineage_hop(actor: Actor, frontier: set[int], *, up: bool) -> QuerySet[LineageEdge]:
     """The edges one step away from `frontier` (up: to parents; down: to children), each visible
-    end loaded; `total` on each row counts the matches before a limit."""
+    end loaded; `total` on each row counts the matches before a limit. Visibility is probed per
+    edge (EXISTS), never by building the set of everything the actor sees."""
     visible = Version.objects.visible_to(actor)
     if up:
+        seen = Exists(visible.filter(pk=OuterRef("parent_id")))
         query = (
             LineageEdge.objects.filter(child_id__in=frontier)
-            .filter(Q(parent__isnull=True) | (Q(parent__in=visible) & ~Q(parent__state=Version.State.DELETED)))
+            .filter(Q(parent__isnull=True) | (Q(seen) & ~Q(parent__state=Version.State.DELETED)))
             .select_related("parent__artifact__organization")
         )
     else:
         query = (
-            LineageEdge.objects.filter(parent_id__in=frontier, child__in=visible)
+            LineageEdge.objects.filter(parent_id__in=frontier)
+            .filter(Exists(visible.filter(pk=OuterRef("child_id"))))
             .exclude(child__state=Version.State.DELETED)
             .select_related("child__artifact__organization")
         )

@@ -23,7 +23,7 @@ from registry.permissions import Role
 from registry.selectors import LINEAGE_EDGES_PER_HOP, LINEAGE_MAX_NODES
 from registry.services.audit import audit_record
 from tests.conftest import Member
-from tests.factories import ArtifactFactory, OrganizationFactory, VersionFactory, member
+from tests.factories import ArtifactFactory, LineageEdgeFactory, OrganizationFactory, VersionFactory, member
 
 pytestmark = pytest.mark.django_db
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -311,7 +311,7 @@ def test_a_reviewer_sees_the_parent_of_work_awaiting_review_and_its_owner_does_n
 ) -> None:
     parent = version_of(alice.organization, "org-only-base", "checkpoint", state="approved")
     child = version_of(charlie.organization, "under-review", "checkpoint", state="in_review")
-    LineageEdge.objects.create(child=child, relation="derived_from", parent=parent)
+    LineageEdgeFactory(child=child, relation="derived_from", parent=parent)
     org_c = OrganizationFactory(slug="org-c")
     rex = Member(member(org_c, Role.VIEWER, username="rex", is_reviewer=True), org_c)
     assert f"/versions/{parent.public_id}/" in graph_of(page_of(rex, child))

@@ -6,7 +6,7 @@ import uuid
 from typing import ClassVar
 
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -113,6 +113,9 @@ class Version(models.Model):
     # the portal's architecture and parameter-range facets filter on them.
     architecture = models.CharField(max_length=100, blank=True, db_index=True)
     parameters = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # Kept by `transition`: true while a version in review names this one as a lineage parent, so
+    # reviewers see it to judge that child (querysets.VersionQuerySet.visible_to).
+    review_parent = models.BooleanField(default=False, editable=False)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -135,14 +138,18 @@ class Version(models.Model):
         """Move to `to` or raise.
 
         The UPDATE matches only the state we read, so when two workers race,
-        exactly one moves the version and the other gets StaleState.
+        exactly one moves the version and the other gets StaleState. Entering or leaving review
+        updates the lineage parents' `review_parent` in the same transaction.
         """
         if to not in self.TRANSITIONS.get(self.state, frozenset()):
             raise InvalidTransition(f"version {self.number}: {self.state} → {to} is not allowed", field="state")
         now = timezone.now()
-        moved = Version.objects.filter(pk=self.pk, state=self.state).update(state=to, state_changed_at=now)
-        if moved != 1:
-            raise StaleState(f"version {self.number}: its state changed concurrently; reload it", field="state")
+        with transaction.atomic():
+            moved = Version.objects.filter(pk=self.pk, state=self.state).update(state=to, state_changed_at=now)
+            if moved != 1:
+                raise StaleState(f"version {self.number}: its state changed concurrently; reload it", field="state")
+            if self.State.IN_REVIEW in (self.state, to):
+                Version.objects.filter(pk=self.pk).review_parents_refresh()
         self.state, self.state_changed_at = to, now
 
 

@@ -3,11 +3,11 @@
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from registry.errors import InvalidTransition, StaleState
 from registry.models import Version
-from tests.factories import VersionFactory
+from tests.factories import LineageEdgeFactory, VersionFactory
 
 pytestmark = pytest.mark.django_db
 State = Version.State
@@ -111,3 +111,69 @@ def test_control_the_same_moves_one_after_the_other_both_see_the_first() -> None
         second.transition(State.REJECTED)
     second.refresh_from_db()
     assert second.state == State.APPROVED
+
+
+def _parent_with_children(*states: str) -> tuple[Version, list[Version]]:
+    parent = VersionFactory(state=State.APPROVED)
+    children = [VersionFactory(state=state) for state in states]
+    for child in children:
+        LineageEdgeFactory(child=child, parent=parent)
+    return parent, children
+
+
+def _review_parent(version: Version) -> bool:
+    return Version.objects.values_list("review_parent", flat=True).get(pk=version.pk)
+
+
+def test_a_parent_is_open_to_reviewers_while_a_child_is_in_review() -> None:
+    parent, (first, second) = _parent_with_children(State.CHECKING, State.CHECKING)
+    assert not _review_parent(parent)
+    first.transition(State.IN_REVIEW)
+    assert _review_parent(parent)
+    second.transition(State.IN_REVIEW)
+    first.transition(State.APPROVED)
+    assert _review_parent(parent), "the second child is still in review"
+    second.transition(State.CHANGES_REQUESTED)
+    assert not _review_parent(parent)
+
+
+def test_moves_outside_review_leave_the_parent_alone() -> None:
+    parent, (child,) = _parent_with_children(State.DRAFT)
+    child.transition(State.SUBMITTED)
+    child.transition(State.CHECKING)
+    assert not _review_parent(parent)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_children_moving_at_once_leave_the_parent_right() -> None:
+    """One child enters review in a transaction still open while the other leaves review: the one
+    leaving waits for the parent's lock and then sees the other's move, so the parent stays open."""
+    parent, (entering, leaving) = _parent_with_children(State.CHECKING, State.IN_REVIEW)
+    moved, commit = threading.Event(), threading.Event()
+
+    def enter() -> None:
+        try:
+            with transaction.atomic():
+                Version.objects.get(pk=entering.pk).transition(State.IN_REVIEW)
+                moved.set()
+                commit.wait(timeout=10)
+        finally:
+            connection.close()
+
+    def leave() -> None:
+        try:
+            Version.objects.get(pk=leaving.pk).transition(State.APPROVED)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=enter)
+    first.start()
+    assert moved.wait(timeout=10)
+    second = threading.Thread(target=leave)
+    second.start()
+    second.join(timeout=1)  # blocked on the parent's lock until the first commits
+    commit.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    assert Version.objects.get(pk=leaving.pk).state == State.APPROVED
+    assert _review_parent(parent)
