@@ -8,14 +8,14 @@ the actor sees may make an artifact match a filter or a search term.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
     CharField,
-    Count,
     Exists,
     F,
     FloatField,
@@ -27,7 +27,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.expressions import CombinedExpression, RawSQL
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
 from registry.actors import Actor
@@ -106,10 +106,15 @@ def visible_versions(actor: Actor, filters: Filters) -> QuerySet[Version]:
     return Version.objects.visible_to(actor).filter(version_q(filters))
 
 
-def _artifact_vector() -> CombinedExpression:
-    return SearchVector("slug", "organization__slug", "organization__name", weight="A", config=CONFIG) + SearchVector(
-        "description", weight="B", config=CONFIG
-    )
+# An artifact's stored document joined with its org's (the generated columns of migration 0011).
+ARTIFACT_DOCUMENT = (
+    '("registry_artifact"."search_document" || (SELECT "o"."search_document" FROM "registry_organization" "o" '
+    'WHERE "o"."id" = "registry_artifact"."organization_id"))'
+)
+
+
+def _artifact_document() -> RawSQL:
+    return RawSQL(ARTIFACT_DOCUMENT, [], output_field=SearchVectorField())  # noqa: S611 (constant SQL)
 
 
 def _name_q(text: str) -> Q:
@@ -146,7 +151,7 @@ def text_matches(actor: Actor, text: str) -> list[int]:
     own: QuerySet[Artifact] = Artifact.objects.visible_to(actor)
     if use_fulltext():
         query = SearchQuery(text, search_type="websearch", config=CONFIG)
-        own = own.annotate(document=_artifact_vector()).filter(_name_q(text) | Q(document=query))
+        own = own.annotate(document=_artifact_document()).filter(_name_q(text) | Q(document=query))
     else:
         own = own.filter(_name_q(text) | Q(organization__slug__icontains=text) | Q(description__icontains=text))
     return sorted(set(own.values_list("pk", flat=True)) | set(versions_matching(actor, text)))
@@ -159,7 +164,7 @@ def ranked(qs: QuerySet[Artifact], text: str) -> QuerySet[Artifact]:
     if not use_fulltext():
         return qs.annotate(rank=name).order_by(F("rank").desc(), "-id")
     query = SearchQuery(text, search_type="websearch", config=CONFIG)
-    rank = SearchRank(_artifact_vector(), query) + name
+    rank = SearchRank(_artifact_document(), query) + name
     return qs.annotate(rank=rank).order_by(F("rank").desc(), "-id")
 
 
@@ -215,52 +220,52 @@ def facet_counts(
     actor: Actor, filters: Filters, *, artifacts: QuerySet[Artifact], matched: list[int] | None = None
 ) -> dict[str, list[tuple[str, int]]]:
     """For each facet, its values with how many artifacts match with that value chosen (every other
-    filter kept, the facet's own dropped), counted over what the actor sees: one query for the
-    visible artifacts, one per artifact-level facet, one for all the version-level facets (and one
-    for the versions matching the text, unless the caller already asked)."""
-    counts: dict[str, list[tuple[str, int]]] = {}
-    # Which artifacts are visible is asked once, not again in each artifact-level facet.
-    artifacts = Artifact.objects.filter(pk__in=list(artifacts.values_list("pk", flat=True)))
+    filter kept, the facet's own dropped), counted over what the actor sees. Two queries: one pass
+    over the visible artifacts for the artifact-level facets, one over the visible versions for the
+    version-level ones (and the text search, unless the caller already asked)."""
     if filters.text and matched is None:
         matched = text_matches(actor, filters.text)
     elif not filters.text:
         matched = None
-    artifact_fields = {"kind": "kind", "org": "organization__slug", "country": "organization__country"}
-    for name, field in artifact_fields.items():
-        found = artifact_search(actor, filters.without(name), artifacts=artifacts, matched=matched).order_by()
-        rows = found.values_list(field).annotate(n=Count("id", distinct=True)).order_by(field)
-        counts[name] = [(str(value), n) for value, n in rows if value]
-    counts |= _version_facet_counts(actor, filters, matched)
+    if matched == []:
+        return {name: [] for name in (*ARTIFACT_FACETS, *VERSION_FACETS)}
+    # The artifact-level facets: every version-level filter and the text kept.
+    found = artifact_search(actor, replace(filters, kind="", org="", country=""), artifacts=artifacts, matched=matched)
+    fields = {"kind": F("kind"), "org": F("organization__slug"), "country": F("organization__country")}
+    keys = {name: _kept(artifact_q(filters.without(name)), fields[name]) for name in ARTIFACT_FACETS}
+    counts = _counted_in_one_pass(found, "id", keys)
+    # The version-level facets: every artifact-level filter and the text kept.
+    versions = Version.objects.visible_to(actor).filter(artifact_q(filters, prefix="artifact__"))
+    if matched is not None:
+        versions = versions.filter(artifact_id__in=matched)
+    values = {name: _size_bucket() if name == "size" else F(name) for name in VERSION_FACETS}
+    keys = {name: _kept(version_q(filters.without(name)), values[name]) for name in VERSION_FACETS}
+    counts |= _counted_in_one_pass(versions, "artifact_id", keys)
     counts["size"].sort(key=lambda row: list(SIZES).index(row[0]))
     return counts
 
 
-def _version_facet_counts(
-    actor: Actor, filters: Filters, matched: list[int] | None
-) -> dict[str, list[tuple[str, int]]]:
-    """The version-level facets in one pass over the visible versions: each row carries, per facet,
-    its value when the row meets the other facets' filters (else NULL); the distinct (value,
-    artifact) pairs of each facet are then counted. Plain SQL around the ORM's query, so SQLite and
-    Postgres read the versions once (four queries took four scans)."""
-    counts: dict[str, list[tuple[str, int]]] = {name: [] for name in VERSION_FACETS}
-    if matched == []:
-        return counts
-    versions = Version.objects.visible_to(actor).filter(artifact_q(filters, prefix="artifact__"))
-    if matched is not None:
-        versions = versions.filter(artifact_id__in=matched)
-    keys = {}
-    for name in VERSION_FACETS:
-        value = _size_bucket() if name == "size" else F(name)
-        keys[name] = Case(When(version_q(filters.without(name)), then=value), default=None, output_field=CharField())
-    rows = versions.annotate(**{f"facet_{name}": key for name, key in keys.items()})
-    inner, params = rows.values_list("artifact_id", *(f"facet_{name}" for name in keys)).query.sql_with_params()
-    # The names are VERSION_FACETS' constants; every value is a bound parameter of the ORM's query.
+def _kept(q: Q, value: Any) -> Case | Cast:
+    """The value on a row meeting `q`, else NULL (the row does not count for that facet)."""
+    if not q:
+        return Cast(value, CharField())
+    return Case(When(q, then=value), default=None, output_field=CharField())
+
+
+def _counted_in_one_pass(rows: QuerySet[Any], artifact: str, keys: dict[str, Case | Cast]) -> dict[str, list[tuple[str, int]]]:
+    """For each facet of `keys` (its value on a row, or NULL when the row does not count for it),
+    how many distinct artifacts have each value: one read of `rows`, whatever the number of facets.
+    Plain SQL around the ORM's query (the same on SQLite and Postgres); the facet names are the
+    constants of this module and every value is a bound parameter of the ORM's query."""
+    counts: dict[str, list[tuple[str, int]]] = {name: [] for name in keys}
+    annotated = rows.annotate(**{f"facet_{name}": key for name, key in keys.items()})
+    inner, params = annotated.values_list(artifact, *(f"facet_{name}" for name in keys)).query.sql_with_params()
     pairs = " UNION ALL ".join(
-        f"SELECT DISTINCT '{name}' AS facet, {name} AS value, artifact_id FROM v"  # noqa: S608
-        for name in VERSION_FACETS
+        f"SELECT DISTINCT '{name}' AS facet, {name} AS value, artifact FROM v"  # noqa: S608
+        for name in keys
     )
     sql = (
-        f"WITH v (artifact_id, {', '.join(VERSION_FACETS)}) AS MATERIALIZED ({inner}) "  # noqa: S608
+        f"WITH v (artifact, {', '.join(keys)}) AS MATERIALIZED ({inner}) "  # noqa: S608
         f"SELECT facet, value, COUNT(*) FROM ({pairs}) AS pairs "
         "WHERE value IS NOT NULL AND value <> '' GROUP BY facet, value ORDER BY facet, value"
     )
