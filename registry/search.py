@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorExact, SearchVectorField
 from django.db import connection
 from django.db.models import (
-    BooleanField,
     Case,
     CharField,
     Exists,
@@ -27,11 +26,11 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Expression, Func
 from django.db.models.functions import Cast
 
 from registry.actors import Actor
-from registry.models import Artifact, Version
+from registry.models import Artifact, Organization, Version
 
 CONFIG = "english"
 
@@ -106,15 +105,31 @@ def visible_versions(actor: Actor, filters: Filters) -> QuerySet[Version]:
     return Version.objects.visible_to(actor).filter(version_q(filters))
 
 
-# An artifact's stored document joined with its org's (the generated columns of migration 0011).
-ARTIFACT_DOCUMENT = (
-    '("registry_artifact"."search_document" || (SELECT "o"."search_document" FROM "registry_organization" "o" '
-    'WHERE "o"."id" = "registry_artifact"."organization_id"))'
-)
+class StoredDocument(Expression):
+    """A full-text document Postgres generates in a column the model does not declare (migrations
+    0009 and 0011), read from the query's own table whatever alias the query gives it."""
+
+    output_field = SearchVectorField()
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
+        return f'{table}."search_document"', []
 
 
-def _artifact_document() -> RawSQL:
-    return RawSQL(ARTIFACT_DOCUMENT, [], output_field=SearchVectorField())  # noqa: S611 (constant SQL)
+def _artifact_document() -> Func:
+    """An artifact's document joined with its org's."""
+    org = Organization.objects.filter(pk=OuterRef("organization_id")).annotate(document=StoredDocument())
+    return Func(
+        StoredDocument(),
+        Subquery(org.values("document")),
+        template="(%(expressions)s)",
+        arg_joiner=" || ",
+        output_field=SearchVectorField(),
+    )
+
+
+def _query(text: str) -> SearchQuery:
+    return SearchQuery(text, search_type="websearch", config=CONFIG)
 
 
 def _name_q(text: str) -> Q:
@@ -128,21 +143,18 @@ def _name_q(text: str) -> Q:
 
 def versions_matching(actor: Actor, text: str) -> list[int]:
     """Ids of the artifacts one of whose versions the actor sees matches `text` in its README or
-    declared metadata: one query, answered on Postgres from the GIN index of migration 0009."""
+    declared metadata: one query. Asked per artifact (EXISTS), so Postgres stops at an artifact's
+    first matching version when the words are common, and reads the GIN index of migration 0009
+    when they are rare."""
     versions = visible_versions(actor, Filters())
     if use_fulltext():
-        # The generated column of migration 0009 (the model does not declare it).
-        matches = RawSQL(  # noqa: S611 (the text is a bound parameter, CONFIG a constant)
-            f'"registry_version"."search_document" @@ websearch_to_tsquery(\'{CONFIG}\'::regconfig, %s)',
-            (text,),
-            output_field=BooleanField(),
-        )
-        versions = versions.filter(matches)
+        versions = versions.filter(SearchVectorExact(StoredDocument(), _query(text)))
     else:
         versions = versions.annotate(metadata_text=Cast("metadata", TextField())).filter(
             Q(readme__icontains=text) | Q(metadata_text__icontains=text)
         )
-    return list(versions.order_by().values_list("artifact_id", flat=True).distinct())
+    found = Artifact.objects.filter(Exists(versions.filter(artifact_id=OuterRef("pk"))))
+    return list(found.values_list("pk", flat=True))
 
 
 def text_matches(actor: Actor, text: str) -> list[int]:
@@ -150,8 +162,7 @@ def text_matches(actor: Actor, text: str) -> list[int]:
     sees: two queries over what the actor sees, asked once per page and reused by every facet."""
     own: QuerySet[Artifact] = Artifact.objects.visible_to(actor)
     if use_fulltext():
-        query = SearchQuery(text, search_type="websearch", config=CONFIG)
-        own = own.annotate(document=_artifact_document()).filter(_name_q(text) | Q(document=query))
+        own = own.filter(_name_q(text) | Q(SearchVectorExact(_artifact_document(), _query(text))))
     else:
         own = own.filter(_name_q(text) | Q(organization__slug__icontains=text) | Q(description__icontains=text))
     return sorted(set(own.values_list("pk", flat=True)) | set(versions_matching(actor, text)))
@@ -163,8 +174,7 @@ def ranked(qs: QuerySet[Artifact], text: str) -> QuerySet[Artifact]:
     name = Case(When(_name_q(text), then=Value(1.0)), default=Value(0.0), output_field=FloatField())
     if not use_fulltext():
         return qs.annotate(rank=name).order_by(F("rank").desc(), "-id")
-    query = SearchQuery(text, search_type="websearch", config=CONFIG)
-    rank = SearchRank(_artifact_document(), query) + name
+    rank = SearchRank(_artifact_document(), _query(text)) + name
     return qs.annotate(rank=rank).order_by(F("rank").desc(), "-id")
 
 
@@ -252,7 +262,9 @@ def _kept(q: Q, value: Any) -> Case | Cast:
     return Case(When(q, then=value), default=None, output_field=CharField())
 
 
-def _counted_in_one_pass(rows: QuerySet[Any], artifact: str, keys: dict[str, Case | Cast]) -> dict[str, list[tuple[str, int]]]:
+def _counted_in_one_pass(
+    rows: QuerySet[Any], artifact: str, keys: dict[str, Case | Cast]
+) -> dict[str, list[tuple[str, int]]]:
     """For each facet of `keys` (its value on a row, or NULL when the row does not count for it),
     how many distinct artifacts have each value: one read of `rows`, whatever the number of facets.
     Plain SQL around the ORM's query (the same on SQLite and Postgres); the facet names are the
