@@ -111,9 +111,10 @@ class StoredDocument(Expression):
 
     output_field = SearchVectorField()
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[str | int, ...]]:
+    # A list, as Django's lookups concatenate params as lists (the stubs say tuple).
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
         table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
-        return f'{table}."search_document"', ()
+        return f'{table}."search_document"', []
 
 
 def _artifact_document() -> Func:
