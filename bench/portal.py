@@ -169,7 +169,7 @@ def seed() -> dict[str, object]:
         batch_size=5000,
     )
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # as autovacuum would after a bulk load
+        cursor.execute("VACUUM ANALYZE")  # as autovacuum does after a bulk load
     mine = next(a for a in artifacts if a.organization_id == orgs[0].pk and a.kind == "checkpoint")
     shown = next(v for v in versions if v.artifact_id == mine.pk and v.state == "published")
     return {"member": member, "reviewer": reviewer, "artifact": mine, "version": shown, "versions": len(versions)}

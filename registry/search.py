@@ -142,11 +142,10 @@ def _name_q(text: str) -> Q:
     return q
 
 
-def versions_matching(actor: Actor, text: str) -> list[int]:
-    """Ids of the artifacts one of whose versions the actor sees matches `text` in its README or
-    declared metadata: one query. Asked per artifact (EXISTS), so Postgres stops at an artifact's
-    first matching version when the words are common, and reads the GIN index of migration 0009
-    when they are rare."""
+def _in_a_version(actor: Actor, text: str) -> Exists:
+    """A version of the artifact that the actor sees matches `text` in its README or declared
+    metadata. Correlated per artifact, so Postgres may stop at an artifact's first matching version
+    when the words are common, or read the GIN index of migration 0009 once when they are rare."""
     versions = visible_versions(actor, Filters())
     if use_fulltext():
         versions = versions.filter(SearchVectorExact(StoredDocument(), _query(text)))
@@ -154,19 +153,18 @@ def versions_matching(actor: Actor, text: str) -> list[int]:
         versions = versions.annotate(metadata_text=Cast("metadata", TextField())).filter(
             Q(readme__icontains=text) | Q(metadata_text__icontains=text)
         )
-    found = Artifact.objects.filter(Exists(versions.filter(artifact_id=OuterRef("pk"))))
-    return list(found.values_list("pk", flat=True))
+    return Exists(versions.filter(artifact_id=OuterRef("pk")))
 
 
 def text_matches(actor: Actor, text: str) -> list[int]:
     """Ids of the artifacts matching `text` in their names or description, or in a version the actor
-    sees: two queries over what the actor sees, asked once per page and reused by every facet."""
-    own: QuerySet[Artifact] = Artifact.objects.visible_to(actor)
+    sees: one query, asked once per page and reused by the list and every facet."""
     if use_fulltext():
-        own = own.filter(_name_q(text) | Q(SearchVectorExact(_artifact_document(), _query(text))))
+        own = _name_q(text) | Q(SearchVectorExact(_artifact_document(), _query(text)))
     else:
-        own = own.filter(_name_q(text) | Q(organization__slug__icontains=text) | Q(description__icontains=text))
-    return sorted(set(own.values_list("pk", flat=True)) | set(versions_matching(actor, text)))
+        own = _name_q(text) | Q(organization__slug__icontains=text) | Q(description__icontains=text)
+    found = Artifact.objects.visible_to(actor).filter(own | Q(_in_a_version(actor, text)))
+    return list(found.order_by("pk").values_list("pk", flat=True))
 
 
 def ranked(qs: QuerySet[Artifact], text: str) -> QuerySet[Artifact]:

@@ -351,8 +351,8 @@ def test_facets_are_two_queries_whatever_their_number(
     alice: Member, catalogue: dict[str, Version], django_assert_num_queries: Any
 ) -> None:
     actor = alice.actor
-    # one pass over the artifacts, one over the versions, and the two text searches (names, versions)
-    with django_assert_num_queries(2 + 2):
+    # one pass over the artifacts, one over the versions, and the text search
+    with django_assert_num_queries(2 + 1):
         facets = selectors.artifact_facets(actor=actor, filters=Filters(text="llama", kind="checkpoint"))
     assert facets["kind"] == [("checkpoint", 1)]
 
@@ -365,7 +365,7 @@ def test_searching_versions_uses_the_full_text_index(alice: Member, catalogue: d
 
     actor = alice.actor
     with CaptureQueriesContext(connection) as ctx:
-        assert search.versions_matching(actor, "contracts") == [catalogue["mistral"].artifact_id]
+        assert search.text_matches(actor, "contracts") == [catalogue["mistral"].artifact_id]
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a handful of rows would be scanned otherwise
         cursor.execute("EXPLAIN " + ctx.captured_queries[-1]["sql"])
