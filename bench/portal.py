@@ -142,11 +142,17 @@ def seed() -> dict[str, object]:
     for v in versions:
         kind = v.artifact.kind
         if kind in ("checkpoint", "adapter"):
-            edges.append(LineageEdge(child=v, relation="derived_from", parent=rng.choice(by_kind["checkpoint"])))
-            edges.append(LineageEdge(child=v, relation="trained_on", parent=rng.choice(by_kind["dataset"])))
-            edges.append(LineageEdge(child=v, relation="produced_by", parent=rng.choice(by_kind["pretraining_recipe"])))
+            parents = {
+                "derived_from": rng.choice(by_kind["checkpoint"]),
+                "trained_on": rng.choice(by_kind["dataset"]),
+                "produced_by": rng.choice(by_kind["pretraining_recipe"]),
+            }
+            # Marked as the child's move into review marks its edges.
+            edges += [
+                LineageEdge(child=v, relation=relation, parent=parent, child_in_review=v.state == "in_review")
+                for relation, parent in parents.items()
+            ]
     LineageEdge.objects.bulk_create([e for e in edges if e.parent_id != e.child_id], batch_size=5000)
-    Version.objects.filter(state="in_review").review_parents_refresh()  # as their moves into review did
     runs = PipelineRun.objects.bulk_create(
         (PipelineRun(version=v, status="passed") for v in versions if v.state != "draft"), batch_size=5000
     )

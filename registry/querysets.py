@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -26,7 +26,7 @@ def _never_shared_states() -> list[str]:
 
 class VersionQuerySet(models.QuerySet):
     def visible_to(self, actor: Actor) -> VersionQuerySet:
-        from registry.models import Sharing, Version
+        from registry.models import LineageEdge, Sharing, Version
 
         if actor.is_steward:
             return self.all()
@@ -35,23 +35,11 @@ class VersionQuerySet(models.QuerySet):
             seen |= Q(artifact__organization_id__in=actor.org_ids)
             seen |= Q(artifact__sharing=Sharing.CONSORTIUM) & ~Q(state__in=_never_shared_states())
         if actor.is_reviewer:
-            # Work awaiting review, and the lineage parents a reviewer needs to judge it (a column
-            # `transition` keeps, rather than a join every catalogue query would pay for).
-            seen |= Q(state=Version.State.IN_REVIEW) | Q(review_parent=True)
+            # Work awaiting review, and the lineage parents a reviewer needs to judge it (read from
+            # a partial index of the edges whose child is in review, which `transition` keeps).
+            awaited = LineageEdge.objects.filter(parent_id=OuterRef("pk"), child_in_review=True)
+            seen |= Q(state=Version.State.IN_REVIEW) | Q(Exists(awaited))
         return self.filter(seen)
-
-    def review_parents_refresh(self) -> None:
-        """Recompute `review_parent` on the lineage parents of these versions. Their rows are locked
-        first, in id order, so two children of one parent moving at once recompute one after the
-        other, the second seeing the first's committed state."""
-        from registry.models import LineageEdge, Version
-
-        edges = LineageEdge.objects.filter(child__in=self, parent__isnull=False).values("parent_id")
-        awaited = LineageEdge.objects.filter(parent_id=OuterRef("pk"), child__state=Version.State.IN_REVIEW)
-        with transaction.atomic():
-            locked = Version.objects.select_for_update().filter(pk__in=edges).order_by("pk")
-            parents = list(locked.values_list("pk", flat=True))
-            Version.objects.filter(pk__in=parents).update(review_parent=Exists(awaited))
 
 
 class ArtifactQuerySet(models.QuerySet):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorExact, SearchVectorField
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
     Case,
@@ -31,6 +32,7 @@ from django.db.models.functions import Cast
 
 from registry.actors import Actor
 from registry.models import Artifact, Organization, Version
+from registry.querysets import ArtifactQuerySet
 
 CONFIG = "english"
 
@@ -113,6 +115,8 @@ class StoredDocument(Expression):
 
     # A list, as Django's lookups concatenate params as lists (the stubs say tuple).
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
+        if compiler.query.model not in (Artifact, Organization, Version):
+            raise ValueError(f"{compiler.query.model.__name__} has no stored search document")
         table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
         return f'{table}."search_document"', []
 
@@ -156,15 +160,35 @@ def _in_a_version(actor: Actor, text: str) -> Exists:
     return Exists(versions.filter(artifact_id=OuterRef("pk")))
 
 
-def text_matches(actor: Actor, text: str) -> list[int]:
-    """Ids of the artifacts matching `text` in their names or description, or in a version the actor
-    sees: one query, asked once per page and reused by the list and every facet."""
+@dataclass(frozen=True)
+class TextMatches:
+    """The artifacts a text matches, as `text_matches` found them for one actor: all of them visible
+    to that actor, so a search by the same actor uses them in place of the visibility test."""
+
+    actor: Actor
+    ids: list[int]
+
+
+def text_matches(actor: Actor, text: str) -> TextMatches:
+    """The artifacts the actor sees that match `text` in their names or description, or in a version
+    the actor sees: one query, asked once per page and reused by the list and every facet."""
     if use_fulltext():
         own = _name_q(text) | Q(SearchVectorExact(_artifact_document(), _query(text)))
     else:
         own = _name_q(text) | Q(organization__slug__icontains=text) | Q(description__icontains=text)
     found = Artifact.objects.visible_to(actor).filter(own | Q(_in_a_version(actor, text)))
-    return list(found.order_by("pk").values_list("pk", flat=True))
+    return TextMatches(actor, list(found.order_by("pk").values_list("pk", flat=True)))
+
+
+def _text_matches(actor: Actor, filters: Filters, matched: TextMatches | None) -> TextMatches | None:
+    """What the filters' text matches: `matched` when the caller already asked, for this actor."""
+    if not filters.text:
+        return None
+    if matched is None:
+        return text_matches(actor, filters.text)
+    if matched.actor is not actor:
+        raise ValueError("text matches stand for the visibility of the actor who searched, and only theirs")
+    return matched
 
 
 def ranked(qs: QuerySet[Artifact], text: str) -> QuerySet[Artifact]:
@@ -190,15 +214,17 @@ def artifact_q(filters: Filters, prefix: str = "") -> Q:
 
 
 def artifact_search(
-    actor: Actor, filters: Filters, *, artifacts: QuerySet[Artifact], matched: list[int] | None = None
+    actor: Actor, filters: Filters, *, artifacts: ArtifactQuerySet, matched: TextMatches | None = None
 ) -> QuerySet[Artifact]:
-    """`artifacts` (visible to the actor) narrowed by every filter; `matched` is what `text_matches`
-    found for the text, when the caller already asked."""
-    qs = artifacts.filter(artifact_q(filters))
+    """`artifacts` (the caller's base query, not yet narrowed to what the actor sees) narrowed to what
+    the actor sees and by every filter. With a text, the artifacts it matches (`matched`: what
+    `text_matches` found, when the caller already asked) stand in for the visibility test, which
+    `text_matches` applied."""
+    found = _text_matches(actor, filters, matched)
+    qs = artifacts.filter(pk__in=found.ids) if found is not None else artifacts.visible_to(actor)
+    qs = qs.filter(artifact_q(filters))
     if filters.license or filters.state or filters.architecture or filters.size:
         qs = qs.filter(Exists(visible_versions(actor, filters).filter(artifact_id=OuterRef("pk"))))
-    if filters.text:  # in the artifact's names and description, or in any version the actor sees
-        qs = qs.filter(pk__in=text_matches(actor, filters.text) if matched is None else matched)
     return qs
 
 
@@ -226,27 +252,23 @@ def _size_bucket() -> Case:
 
 
 def facet_counts(
-    actor: Actor, filters: Filters, *, artifacts: QuerySet[Artifact], matched: list[int] | None = None
+    actor: Actor, filters: Filters, *, matched: TextMatches | None = None
 ) -> dict[str, list[tuple[str, int]]]:
     """For each facet, its values with how many artifacts match with that value chosen (every other
     filter kept, the facet's own dropped), counted over what the actor sees. Two queries: one pass
     over the visible artifacts for the artifact-level facets, one over the visible versions for the
     version-level ones (and the text search, unless the caller already asked)."""
-    if filters.text and matched is None:
-        matched = text_matches(actor, filters.text)
-    elif not filters.text:
-        matched = None
-    if matched == []:
-        return {name: [] for name in (*ARTIFACT_FACETS, *VERSION_FACETS)}
+    matched = _text_matches(actor, filters, matched)
     # The artifact-level facets: every version-level filter and the text kept.
-    found = artifact_search(actor, replace(filters, kind="", org="", country=""), artifacts=artifacts, matched=matched)
+    others = replace(filters, kind="", org="", country="")
+    found = artifact_search(actor, others, artifacts=Artifact.objects.all(), matched=matched)
     fields = {"kind": F("kind"), "org": F("organization__slug"), "country": F("organization__country")}
     keys = {name: _kept(artifact_q(filters.without(name)), fields[name]) for name in ARTIFACT_FACETS}
     counts = _counted_in_one_pass(found, "id", keys)
     # The version-level facets: every artifact-level filter and the text kept.
     versions = Version.objects.visible_to(actor).filter(artifact_q(filters, prefix="artifact__"))
     if matched is not None:
-        versions = versions.filter(artifact_id__in=matched)
+        versions = versions.filter(artifact_id__in=matched.ids)
     values = {name: _size_bucket() if name == "size" else F(name) for name in VERSION_FACETS}
     keys = {name: _kept(version_q(filters.without(name)), values[name]) for name in VERSION_FACETS}
     counts |= _counted_in_one_pass(versions, "artifact_id", keys)
@@ -268,9 +290,14 @@ def _counted_in_one_pass(
     how many distinct artifacts have each value: one read of `rows`, whatever the number of facets.
     Plain SQL around the ORM's query (the same on SQLite and Postgres); the facet names are the
     constants of this module and every value is a bound parameter of the ORM's query."""
+    if unknown := set(keys) - {*ARTIFACT_FACETS, *VERSION_FACETS}:
+        raise ValueError(f"not facets: {sorted(unknown)}")  # their names are written into the SQL
     counts: dict[str, list[tuple[str, int]]] = {name: [] for name in keys}
     annotated = rows.annotate(**{f"facet_{name}": key for name, key in keys.items()})
-    inner, params = annotated.values_list(artifact, *(f"facet_{name}" for name in keys)).query.sql_with_params()
+    try:
+        inner, params = annotated.values_list(artifact, *(f"facet_{name}" for name in keys)).query.sql_with_params()
+    except EmptyResultSet:  # a filter that matches nothing, such as an empty IN
+        return counts
     pairs = " UNION ALL ".join(
         f"SELECT DISTINCT '{name}' AS facet, {name} AS value, artifact FROM v"  # noqa: S608
         for name in keys

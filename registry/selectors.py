@@ -117,16 +117,16 @@ def artifact_list(
     size: str | None = None,
     text: str | None = None,
     sort: str | None = None,
-    matched: list[int] | None = None,
+    matched: search_.TextMatches | None = None,
 ) -> QuerySet[Artifact]:
     """Visible artifacts. Version-level filters (license, state, architecture, size: a key of
     search.SIZES) must all hold on one version the actor sees. `search` is a substring of the slug or
     description; `text` is full-text over names, description and visible versions' README and
     declared metadata (`matched`: what artifact_text_matches found for it, when the caller already
     asked). `sort` is one of search.SORTS (default: newest id first)."""
-    qs: QuerySet[Artifact] = Artifact.objects.visible_to(actor).select_related("organization")
+    base = Artifact.objects.select_related("organization")  # artifact_search keeps what the actor sees
     if slug:
-        qs = qs.filter(slug=slug)
+        base = base.filter(slug=slug)
     filters = search_.Filters(
         kind=kind or "",
         org=org or "",
@@ -137,23 +137,23 @@ def artifact_list(
         size=size or "",
         text=text or "",
     )
-    qs = search_.artifact_search(actor, filters, artifacts=qs, matched=matched)
+    qs = search_.artifact_search(actor, filters, artifacts=base, matched=matched)
     if search:
         qs = qs.filter(Q(slug__icontains=search) | Q(description__icontains=search))
     return search_.sorted_by(qs, actor, sort, text or "") if sort else qs.order_by("-id")
 
 
-def artifact_text_matches(*, actor: Actor, text: str) -> list[int]:
-    """Ids of the artifacts `text` matches (names, description, visible versions' README and
-    metadata), for a page that filters on it several times."""
+def artifact_text_matches(*, actor: Actor, text: str) -> search_.TextMatches:
+    """The artifacts `text` matches (names, description, visible versions' README and metadata), for
+    a page that filters on it several times."""
     return search_.text_matches(actor, text)
 
 
 def artifact_facets(
-    *, actor: Actor, filters: search_.Filters, matched: list[int] | None = None
+    *, actor: Actor, filters: search_.Filters, matched: search_.TextMatches | None = None
 ) -> dict[str, list[tuple[str, int]]]:
     """Each browse facet's values with the number of visible artifacts each would match."""
-    return search_.facet_counts(actor, filters, artifacts=Artifact.objects.visible_to(actor), matched=matched)
+    return search_.facet_counts(actor, filters, matched=matched)
 
 
 def artifact_latest_versions(*, actor: Actor, artifacts: list[Artifact]) -> dict[int, Version]:

@@ -60,17 +60,11 @@ class VersionFactory(factory.django.DjangoModelFactory):
 
 
 class LineageEdgeFactory(factory.django.DjangoModelFactory):
-    """An edge added to a child in any state: as if the child had entered that state through
-    `transition`, the parent's `review_parent` is brought up to date."""
+    """An edge added to a child in any state, marked as its move into that state would mark it."""
 
     class Meta:
         model = LineageEdge
-        skip_postgeneration_save = True
 
     child = factory.SubFactory(VersionFactory)
     relation = "derived_from"
-
-    @factory.post_generation
-    def review_parent(edge: LineageEdge, create: bool, extracted: object, **kwargs: object) -> None:
-        if create:
-            Version.objects.filter(pk=edge.child_id).review_parents_refresh()
+    child_in_review = factory.LazyAttribute(lambda edge: edge.child.state == Version.State.IN_REVIEW)

@@ -357,6 +357,15 @@ def test_facets_are_two_queries_whatever_their_number(
     assert facets["kind"] == [("checkpoint", 1)]
 
 
+def test_one_actors_text_matches_never_stand_for_anothers_visibility(
+    alice: Member, charlie: Member, catalogue: dict[str, Version]
+) -> None:
+    """What a search found for one actor replaces the visibility test, so it is refused for another."""
+    found = selectors.artifact_text_matches(actor=charlie.actor, text="draft")
+    with pytest.raises(ValueError, match="only theirs"):
+        selectors.artifact_list(actor=alice.actor, text="draft", matched=found)
+
+
 def test_searching_versions_uses_the_full_text_index(alice: Member, catalogue: dict[str, Version]) -> None:
     """Searching READMEs and metadata reads the indexed column of migration 0009, not every README."""
     postgres_only()
@@ -365,7 +374,7 @@ def test_searching_versions_uses_the_full_text_index(alice: Member, catalogue: d
 
     actor = alice.actor
     with CaptureQueriesContext(connection) as ctx:
-        assert search.text_matches(actor, "contracts") == [catalogue["mistral"].artifact_id]
+        assert search.text_matches(actor, "contracts").ids == [catalogue["mistral"].artifact_id]
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a handful of rows would be scanned otherwise
         cursor.execute("EXPLAIN " + ctx.captured_queries[-1]["sql"])

@@ -34,7 +34,7 @@ def drop(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0010_version_review_parent"),
+        ("registry", "0010_lineage_child_in_review"),
     ]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]

@@ -97,7 +97,8 @@ class Version(models.Model):
     }
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    artifact = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="versions")
+    # Indexed by version_facets (and version_number_unique), both led by the artifact.
+    artifact = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="versions", db_index=False)
     number = models.CharField(max_length=64, validators=[version_number_validator])
     state = models.CharField(max_length=24, choices=State.choices, default=State.DRAFT, db_index=True)
     state_changed_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -113,9 +114,6 @@ class Version(models.Model):
     # the portal's architecture and parameter-range facets filter on them.
     architecture = models.CharField(max_length=100, blank=True, db_index=True)
     parameters = models.BigIntegerField(null=True, blank=True, db_index=True)
-    # Kept by `transition`: true while a version in review names this one as a lineage parent, so
-    # reviewers see it to judge that child (querysets.VersionQuerySet.visible_to).
-    review_parent = models.BooleanField(default=False, editable=False)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -128,10 +126,11 @@ class Version(models.Model):
         indexes: ClassVar = [
             models.Index(fields=["-state_changed_at", "-id"], name="version_recent"),
             # Everything visibility and the browse facets read of a version, so on Postgres they scan
-            # this index alone (with a fresh visibility map) rather than the rows with their READMEs.
+            # this index alone (with a fresh visibility map) rather than the rows with their READMEs;
+            # ordered by time within each artifact for "an artifact's latest version".
             models.Index(
-                fields=["artifact"],
-                include=["state", "license", "architecture", "parameters", "review_parent"],
+                fields=["artifact", "state_changed_at"],
+                include=["id", "state", "license", "architecture", "parameters"],
                 name="version_facets",
             ),
         ]
@@ -148,7 +147,7 @@ class Version(models.Model):
 
         The UPDATE matches only the state we read, so when two workers race,
         exactly one moves the version and the other gets StaleState. Entering or leaving review
-        updates the lineage parents' `review_parent` in the same transaction.
+        marks this version's own lineage edges in the same transaction (`child_in_review`).
         """
         if to not in self.TRANSITIONS.get(self.state, frozenset()):
             raise InvalidTransition(f"version {self.number}: {self.state} → {to} is not allowed", field="state")
@@ -158,7 +157,7 @@ class Version(models.Model):
             if moved != 1:
                 raise StaleState(f"version {self.number}: its state changed concurrently; reload it", field="state")
             if self.State.IN_REVIEW in (self.state, to):
-                Version.objects.filter(pk=self.pk).review_parents_refresh()
+                LineageEdge.objects.filter(child_id=self.pk).update(child_in_review=to == self.State.IN_REVIEW)
         self.state, self.state_changed_at = to, now
 
 
@@ -204,6 +203,10 @@ class LineageEdge(models.Model):
     external_revision = models.CharField(max_length=40, blank=True, help_text="The 40-hex commit it is pinned to.")
     external_license = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Kept by the child's `transition`: true while the child is in review, so reviewers see the
+    # parent to judge it (querysets.VersionQuerySet.visible_to). Each child writes only its own
+    # edges, so concurrent moves never contend for a shared row.
+    child_in_review = models.BooleanField(default=False, editable=False)
 
     class Meta:
         constraints: ClassVar = [
@@ -222,6 +225,9 @@ class LineageEdge(models.Model):
                 condition=Q(parent__isnull=True),
                 name="lineage_external_unique",
             ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["parent"], condition=Q(child_in_review=True), name="lineage_awaited"),
         ]
 
     def __str__(self) -> str:

@@ -3,11 +3,13 @@
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
+from registry.actors import Actor
 from registry.errors import InvalidTransition, StaleState
-from registry.models import Version
-from tests.factories import LineageEdgeFactory, VersionFactory
+from registry.models import LineageEdge, Version
+from registry.permissions import Role
+from tests.factories import LineageEdgeFactory, OrganizationFactory, VersionFactory, member
 
 pytestmark = pytest.mark.django_db
 State = Version.State
@@ -114,6 +116,7 @@ def test_control_the_same_moves_one_after_the_other_both_see_the_first() -> None
 
 
 def _parent_with_children(*states: str) -> tuple[Version, list[Version]]:
+    """Org A's org-only version with children of org B in the given states."""
     parent = VersionFactory(state=State.APPROVED)
     children = [VersionFactory(state=state) for state in states]
     for child in children:
@@ -121,59 +124,27 @@ def _parent_with_children(*states: str) -> tuple[Version, list[Version]]:
     return parent, children
 
 
-def _review_parent(version: Version) -> bool:
-    return Version.objects.values_list("review_parent", flat=True).get(pk=version.pk)
+def _reviewer_sees(version: Version) -> bool:
+    organization = OrganizationFactory()
+    reviewer = member(organization, Role.VIEWER, is_reviewer=True)
+    return Version.objects.visible_to(Actor.for_user(reviewer)).filter(pk=version.pk).exists()
 
 
-def test_a_parent_is_open_to_reviewers_while_a_child_is_in_review() -> None:
+def test_reviewers_see_a_parent_while_one_of_its_children_is_in_review() -> None:
     parent, (first, second) = _parent_with_children(State.CHECKING, State.CHECKING)
-    assert not _review_parent(parent)
+    assert not _reviewer_sees(parent)
     first.transition(State.IN_REVIEW)
-    assert _review_parent(parent)
+    assert _reviewer_sees(parent)
     second.transition(State.IN_REVIEW)
     first.transition(State.APPROVED)
-    assert _review_parent(parent), "the second child is still in review"
+    assert _reviewer_sees(parent), "the second child is still in review"
     second.transition(State.CHANGES_REQUESTED)
-    assert not _review_parent(parent)
+    assert not _reviewer_sees(parent)
 
 
-def test_moves_outside_review_leave_the_parent_alone() -> None:
+def test_moves_outside_review_leave_the_edges_alone() -> None:
     parent, (child,) = _parent_with_children(State.DRAFT)
     child.transition(State.SUBMITTED)
     child.transition(State.CHECKING)
-    assert not _review_parent(parent)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_two_children_moving_at_once_leave_the_parent_right() -> None:
-    """One child enters review in a transaction still open while the other leaves review: the one
-    leaving waits for the parent's lock and then sees the other's move, so the parent stays open."""
-    parent, (entering, leaving) = _parent_with_children(State.CHECKING, State.IN_REVIEW)
-    moved, commit = threading.Event(), threading.Event()
-
-    def enter() -> None:
-        try:
-            with transaction.atomic():
-                Version.objects.get(pk=entering.pk).transition(State.IN_REVIEW)
-                moved.set()
-                commit.wait(timeout=10)
-        finally:
-            connection.close()
-
-    def leave() -> None:
-        try:
-            Version.objects.get(pk=leaving.pk).transition(State.APPROVED)
-        finally:
-            connection.close()
-
-    first = threading.Thread(target=enter)
-    first.start()
-    assert moved.wait(timeout=10)
-    second = threading.Thread(target=leave)
-    second.start()
-    second.join(timeout=1)  # blocked on the parent's lock until the first commits
-    commit.set()
-    first.join(timeout=10)
-    second.join(timeout=10)
-    assert Version.objects.get(pk=leaving.pk).state == State.APPROVED
-    assert _review_parent(parent)
+    assert not LineageEdge.objects.filter(child=child, child_in_review=True).exists()
+    assert not _reviewer_sees(parent)
