@@ -12,7 +12,7 @@ COPY registry ./registry
 COPY jobs ./jobs
 COPY templates ./templates
 COPY manage.py ./
-RUN pip install . \
+RUN pip install '.[evals]' \
  && DJANGO_SECRET_KEY=build-only DJANGO_SECURE=false python manage.py collectstatic --noinput \
  && mkdir -p /app/var /data && chown -R consortium /app/var /data
 

@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml cli/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]' -e ./cli
+	$(PY) -m pip install --quiet -e '.[dev,evals]' -e ./cli
 	@rm -f $(VENV)/.installed-* && touch $@
 
 run: $(STAMP) ## start the whole product on the embedded default (Ctrl-C stops it)

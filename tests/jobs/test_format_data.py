@@ -103,6 +103,21 @@ def test_clean_eval_suite_records_tasks_metrics_and_data(stored_version: StoredV
     assert ctx.details["rows"] == 14
 
 
+def test_the_demo_eval_suite_passes_its_own_check(stored_version: StoredVersion) -> None:
+    """examples/demo/eval-suite, which the eval step's tests and the demo run, is a valid suite."""
+    from registry.demo.files import EXAMPLES
+
+    root = EXAMPLES / "eval-suite"
+    pushed = [p for p in sorted(root.rglob("*")) if p.is_file() and p.name != "consortium.yaml"]  # as the CLI pushes
+    files = {str(p.relative_to(root)): p.read_bytes() for p in pushed}
+    ctx = run_check("format", stored_version("eval_suite", files))
+
+    assert_passes(ctx)
+    tasks = {t["task"]: t for t in ctx.details["tasks"]}
+    assert tasks["pico_weather_cloze"]["splits"] == {"test": 16}
+    assert tasks["pico_weather_perplexity"]["metrics"] == ["word_perplexity", "bits_per_byte"]
+
+
 def test_eval_function_tag_is_parsed_never_imported(stored_version: StoredVersion) -> None:
     files = datasets.clean_eval_suite()
     files["tasks/utils.py"] = b"raise SystemExit('imported!')\n"  # defines no process_docs
