@@ -41,6 +41,7 @@ bench: $(STAMP) ## run the benchmarks under bench/ (api_list and portal need the
 	$(PY) -m bench.checks
 	$(PY) -m bench.publish
 	$(PY) -m bench.portal
+	$(PY) -m bench.evals
 
 screenshots: $(STAMP) ## retake docs/screenshots/ from a fresh stack with its demo catalogue (needs Chromium)
 	$(PY) -m tests.browser.screenshots
