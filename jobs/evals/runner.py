@@ -46,6 +46,25 @@ class Outcome:
     seconds: float
 
 
+def environment(scratch: Path) -> dict[str, str]:
+    """The subprocess's whole environment: offline, its caches in `scratch`, and none of the
+    worker's own (no database URL, storage keys or Hub token near files from a pusher)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HOME": str(scratch),
+        "HF_HOME": str(scratch / "hf"),
+        "HF_DATASETS_CACHE": str(scratch / "hf" / "datasets"),
+        **OFFLINE,
+    }
+
+
+def _tail(log: Path) -> str:
+    with log.open("rb") as f:
+        f.seek(max(0, log.stat().st_size - 64 * STDERR_TAIL))
+        return f.read().decode(errors="replace")
+
+
 def evaluate(
     *,
     model: Path,
@@ -64,36 +83,31 @@ def evaluate(
     command += ["--adapter", str(adapter)] if adapter else []
     for task in tasks or []:
         command += ["--task", task]
-    env = {
-        **os.environ,
-        **OFFLINE,
-        "HF_HOME": str(scratch / "hf"),
-        "HF_DATASETS_CACHE": str(scratch / "hf" / "datasets"),
-    }
 
     def limits() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
 
+    log = scratch / "harness.log"
     started = time.monotonic()
-    process = subprocess.Popen(  # noqa: S603 (our own module, arguments from the worker)
-        command,
-        cwd=suite,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=limits,  # setrlimit only, before exec
-    )
-    try:
-        _, stderr = process.communicate(timeout=time_limit)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise EvalFailed(f"stopped at the time limit of {time_limit:.0f} s") from None
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(  # noqa: S603 (our own module, arguments from the worker)
+            command,
+            cwd=suite,
+            env=environment(scratch),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+            preexec_fn=limits,  # setrlimit only, before exec
+        )
+        try:
+            process.wait(timeout=time_limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise EvalFailed(f"stopped at the time limit of {time_limit:.0f} s") from None
     seconds = time.monotonic() - started
     if process.returncode != 0 or not out.exists():
-        raise EvalFailed(_failure(process.returncode, stderr, memory_limit))
+        raise EvalFailed(_failure(process.returncode, _tail(log), memory_limit))
     found = json.loads(out.read_text())
     return Outcome(
         scores=[Score(**row) for row in found["scores"]],

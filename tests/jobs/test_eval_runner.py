@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.evals.runner import EvalFailed, evaluate
+from jobs.evals.runner import EvalFailed, environment, evaluate
 from registry.demo.files import EXAMPLES, adapter_files, checkpoint_files
 
 pytest.importorskip("lm_eval", reason="the evals extra is not installed (make installs it: pip install .[evals])")
@@ -112,3 +112,12 @@ def test_the_time_limit_stops_the_run(checkpoint: Path, tmp_path: Path) -> None:
 def test_the_memory_limit_stops_the_run(checkpoint: Path, tmp_path: Path) -> None:
     with pytest.raises(EvalFailed, match="ran out of memory under the limit of 200 MiB"):
         evaluate(model=checkpoint, suite=SUITE, scratch=_scratch(tmp_path), time_limit=300, memory_limit=200 * 2**20)
+
+
+def test_the_subprocess_gets_none_of_the_workers_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("HF_TOKEN", "DATABASE_URL", "S3_SECRET_ACCESS_KEY", "DJANGO_SECRET_KEY"):
+        monkeypatch.setenv(name, "secret-of-the-worker")
+    env = environment(tmp_path)
+    assert "secret-of-the-worker" not in env.values()
+    assert env["HF_HUB_OFFLINE"] == env["HF_DATASETS_OFFLINE"] == "1"
+    assert env["HF_HOME"].startswith(str(tmp_path))
