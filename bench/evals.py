@@ -65,7 +65,7 @@ def timed(code: str, args: list[str], cwd: Path, env: dict[str, str]) -> tuple[f
 
 
 def main() -> int:
-    from jobs.evals.runner import OFFLINE
+    from jobs.sandbox import OFFLINE
     from registry.demo.files import EXAMPLES, checkpoint_files
 
     suite = EXAMPLES / "eval-suite"

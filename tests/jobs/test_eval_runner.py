@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.evals.runner import EvalFailed, environment, evaluate
+from jobs.evals.runner import evaluate
+from jobs.sandbox import SandboxFailed, environment
 from registry.demo.files import EXAMPLES, adapter_files, checkpoint_files
 
 pytest.importorskip("lm_eval", reason="the evals extra is not installed (make installs it: pip install .[evals])")
@@ -90,7 +91,7 @@ def test_remote_code_is_never_run(checkpoint: Path, tmp_path: Path) -> None:
     config |= {"model_type": "pico-custom", "auto_map": {"AutoModelForCausalLM": "modeling_pico.PicoForCausalLM"}}
     (model / "config.json").write_text(json.dumps(config))
     (model / "modeling_pico.py").write_text("raise SystemExit('remote code ran')\n")
-    with pytest.raises(EvalFailed, match="exited with status") as failed:
+    with pytest.raises(SandboxFailed, match="exited with status") as failed:
         evaluate(model=model, suite=SUITE, scratch=_scratch(tmp_path), time_limit=300, memory_limit=6 * GIB)
     assert "remote code ran" not in str(failed.value)
 
@@ -99,18 +100,18 @@ def test_a_crash_is_reported_with_its_cause(tmp_path: Path) -> None:
     model = tmp_path / "broken"
     model.mkdir()
     (model / "config.json").write_text("{not json")
-    with pytest.raises(EvalFailed, match=r"exited with status 1: .") as failed:
+    with pytest.raises(SandboxFailed, match=r"exited with status 1: .") as failed:
         evaluate(model=model, suite=SUITE, scratch=_scratch(tmp_path), time_limit=300, memory_limit=6 * GIB)
     assert "config.json" in str(failed.value) or "JSON" in str(failed.value)
 
 
 def test_the_time_limit_stops_the_run(checkpoint: Path, tmp_path: Path) -> None:
-    with pytest.raises(EvalFailed, match="time limit of 1 s"):
+    with pytest.raises(SandboxFailed, match="time limit of 1 s"):
         evaluate(model=checkpoint, suite=SUITE, scratch=_scratch(tmp_path), time_limit=1, memory_limit=6 * GIB)
 
 
 def test_the_memory_limit_stops_the_run(checkpoint: Path, tmp_path: Path) -> None:
-    with pytest.raises(EvalFailed, match="ran out of memory under the limit of 200 MiB"):
+    with pytest.raises(SandboxFailed, match="ran out of memory under the limit of 200 MiB"):
         evaluate(model=checkpoint, suite=SUITE, scratch=_scratch(tmp_path), time_limit=300, memory_limit=200 * 2**20)
 
 
