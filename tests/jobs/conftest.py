@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,3 +61,19 @@ def run_check(name: str, version: Version) -> CheckContext:
     ctx = CheckContext.for_version(Version.objects.select_related("artifact__organization").get(pk=version.pk))
     check_for(name)(ctx)
     return ctx
+
+
+def files_written(directory: Path, files: Mapping[str, bytes]) -> Path:
+    """`files` (name → bytes) written into the new directory `directory`."""
+    directory.mkdir()
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's generated 2-layer Llama (safetensors, word-level tokenizer) on disk."""
+    from registry.demo.files import checkpoint_files
+
+    return files_written(tmp_path_factory.mktemp("models") / "checkpoint", checkpoint_files()[0])

@@ -7,24 +7,11 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from jobs.probes.compatibility import Compatibility, probe
-from registry.demo.files import adapter_files, checkpoint_files
+from registry.demo.files import adapter_files
+from tests.jobs.conftest import files_written
 
 GIB = 2**30
-
-
-def _written(directory: Path, files: dict[str, bytes]) -> Path:
-    directory.mkdir()
-    for name, data in files.items():
-        (directory / name).write_bytes(data)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _written(tmp_path_factory.mktemp("models") / "checkpoint", checkpoint_files()[0])
 
 
 def _probe(tmp_path: Path, model: Path, adapter: Path | None = None) -> Compatibility:
@@ -37,8 +24,8 @@ def _matrix(found: Compatibility) -> dict[str, bool | None]:
     return {c.check: c.passed for c in found.checks}
 
 
-def test_the_demo_checkpoint_loads_and_generates_with_transformers(checkpoint: Path, tmp_path: Path) -> None:
-    found = _probe(tmp_path, checkpoint)
+def test_the_demo_checkpoint_loads_and_generates_with_transformers(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    found = _probe(tmp_path, tiny_checkpoint)
     assert _matrix(found) == {
         "no remote code": True,
         "safetensors only": True,
@@ -57,16 +44,16 @@ def test_the_demo_checkpoint_loads_and_generates_with_transformers(checkpoint: P
     assert not found.passed
 
 
-def test_an_adapter_loads_and_generates_on_its_base(checkpoint: Path, tmp_path: Path) -> None:
-    adapter = _written(tmp_path / "adapter", adapter_files("aurora/pico-llama")[0])
-    matrix = _matrix(_probe(tmp_path, checkpoint, adapter))
+def test_an_adapter_loads_and_generates_on_its_base(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    adapter = files_written(tmp_path / "adapter", adapter_files("aurora/pico-llama")[0])
+    matrix = _matrix(_probe(tmp_path, tiny_checkpoint, adapter))
     assert matrix["adapter loads on its base (peft)"] is True
     assert matrix["adapter generates"] is True
 
 
-def test_remote_code_and_pickled_weights_are_findings_and_nothing_runs(checkpoint: Path, tmp_path: Path) -> None:
+def test_remote_code_and_pickled_weights_are_findings_and_nothing_runs(tiny_checkpoint: Path, tmp_path: Path) -> None:
     model = tmp_path / "custom"
-    shutil.copytree(checkpoint, model)
+    shutil.copytree(tiny_checkpoint, model)
     config = json.loads((model / "config.json").read_text())
     config |= {"model_type": "pico-custom", "auto_map": {"AutoModelForCausalLM": "modeling_pico.PicoForCausalLM"}}
     (model / "config.json").write_text(json.dumps(config))

@@ -6,17 +6,12 @@ import math
 from pathlib import Path
 
 from jobs.probes.finetune import probe
-from registry.demo.files import checkpoint_files
 
 
-def test_a_short_lora_run_lowers_the_heldout_loss_and_is_stable(tmp_path: Path) -> None:
-    model = tmp_path / "checkpoint"
-    model.mkdir()
-    for name, data in checkpoint_files()[0].items():
-        (model / name).write_bytes(data)
+def test_a_short_lora_run_lowers_the_heldout_loss_and_is_stable(tiny_checkpoint: Path, tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    found = probe(model=model, scratch=scratch, steps=20, time_limit=300, memory_limit=6 * 2**30)
+    found = probe(model=tiny_checkpoint, scratch=scratch, steps=20, time_limit=300, memory_limit=6 * 2**30)
     assert found.steps == 20
     assert found.stable
     assert found.heldout_loss_after is not None
@@ -31,14 +26,10 @@ def test_a_short_lora_run_lowers_the_heldout_loss_and_is_stable(tmp_path: Path) 
     assert found.seconds_per_step > 0
 
 
-def test_the_same_budget_gives_the_same_figures(tmp_path: Path) -> None:
-    model = tmp_path / "checkpoint"
-    model.mkdir()
-    for name, data in checkpoint_files()[0].items():
-        (model / name).write_bytes(data)
+def test_the_same_budget_gives_the_same_figures(tiny_checkpoint: Path, tmp_path: Path) -> None:
     runs = []
     for name in ("first", "second"):
         scratch = tmp_path / name
         scratch.mkdir()
-        runs.append(probe(model=model, scratch=scratch, steps=5, time_limit=300, memory_limit=6 * 2**30))
+        runs.append(probe(model=tiny_checkpoint, scratch=scratch, steps=5, time_limit=300, memory_limit=6 * 2**30))
     assert runs[0].found["train_losses"] == runs[1].found["train_losses"]
