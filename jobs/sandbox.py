@@ -5,6 +5,7 @@ never the worker. The eval step and the probes run their work through it."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 # The Hugging Face libraries never reach the network, whatever a task or a config asks.
 OFFLINE = {
@@ -45,18 +47,20 @@ def environment(scratch: Path) -> dict[str, str]:
 
 def run_module(
     module: str, args: list[str], *, cwd: Path, scratch: Path, time_limit: float, memory_limit: int
-) -> float:
-    """Run `python -m module args` in `cwd`; its stderr goes to a log in `scratch`. Returns the
-    seconds it took, or raises SandboxFailed. `memory_limit` is in bytes of address space."""
+) -> tuple[Any, float]:
+    """Run `python -m module args --out FILE` in `cwd`, FILE being where the module writes its
+    result as JSON; its stderr goes to a log in `scratch`. Returns the result and the seconds it
+    took, or raises SandboxFailed. `memory_limit` is in bytes of address space."""
 
     def limits() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
 
-    log = scratch / f"{module.rsplit('.', 1)[-1]}.log"
+    name = module.rsplit(".", 1)[-1]
+    log, out = scratch / f"{name}.log", scratch / f"{name}.json"
     started = time.monotonic()
     with log.open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603 (our own module, arguments from the worker)
-            [sys.executable, "-m", module, *args],
+            [sys.executable, "-m", module, *args, "--out", str(out)],
             cwd=cwd,
             env=environment(scratch),
             stdout=subprocess.DEVNULL,
@@ -72,7 +76,7 @@ def run_module(
             raise SandboxFailed(f"stopped at the time limit of {time_limit:.0f} s") from None
     if process.returncode != 0:
         raise SandboxFailed(_failure(process.returncode, _tail(log), memory_limit))
-    return time.monotonic() - started
+    return json.loads(out.read_text()), time.monotonic() - started
 
 
 def _tail(log: Path) -> str:

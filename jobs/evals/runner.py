@@ -3,7 +3,6 @@ structured scores."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,15 +40,12 @@ def evaluate(
     """Score `model` (with `adapter` on it, when given) on the tasks of `suite` (all of them unless
     named), in the suite's directory (task configs name their data relative to it). `scratch` takes
     the libraries' caches; `memory_limit` is in bytes of address space. Raises SandboxFailed."""
-    out = scratch / "scores.json"
-    args = ["--model", str(model), "--suite", str(suite), "--out", str(out)]
-    args += ["--adapter", str(adapter)] if adapter else []
+    args = ["--model", str(model), "--suite", str(suite)] + (["--adapter", str(adapter)] if adapter else [])
     for task in tasks or []:
         args += ["--task", task]
-    seconds = run_module(
+    found, seconds = run_module(
         "jobs.evals.harness", args, cwd=suite, scratch=scratch, time_limit=time_limit, memory_limit=memory_limit
     )
-    found = json.loads(out.read_text())
     return Outcome(
         scores=[Score(**row) for row in found["scores"]],
         harness_version=found["harness_version"],

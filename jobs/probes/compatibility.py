@@ -4,7 +4,6 @@ and a chat template that renders? A matrix of what passed, with the library vers
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +32,8 @@ def probe(
 ) -> Compatibility:
     """Probe `model` (and `adapter` on it) in the sandbox. Raises SandboxFailed when the probe
     itself cannot finish (a crash or a limit), never for a check that fails."""
-    out = scratch / "compatibility.json"
-    args = ["--model", str(model), "--out", str(out)] + (["--adapter", str(adapter)] if adapter else [])
-    run_module(
+    args = ["--model", str(model)] + (["--adapter", str(adapter)] if adapter else [])
+    found, _ = run_module(
         "jobs.probes.compatibility_child",
         args,
         cwd=scratch,
@@ -43,5 +41,4 @@ def probe(
         time_limit=time_limit,
         memory_limit=memory_limit,
     )
-    found = json.loads(out.read_text())
     return Compatibility(checks=[Check(**row) for row in found["checks"]], libraries=found["libraries"])

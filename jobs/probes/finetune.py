@@ -3,7 +3,6 @@ consortium's held-out set (`jobs/probes/data/`), run in the sandbox."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,9 @@ class Finetunability:
 
 
 def probe(*, model: Path, scratch: Path, steps: int = 30, time_limit: float, memory_limit: int) -> Finetunability:
-    out = scratch / "finetune.json"
-    args = ["--model", str(model), "--out", str(out), "--steps", str(steps)]
+    args = ["--model", str(model), "--steps", str(steps)]
     args += ["--train", str(DATA / "finetune-train.jsonl"), "--heldout", str(DATA / "finetune-heldout.jsonl")]
-    run_module(
+    found, _ = run_module(
         "jobs.probes.finetune_child",
         args,
         cwd=scratch,
@@ -36,7 +34,6 @@ def probe(*, model: Path, scratch: Path, steps: int = 30, time_limit: float, mem
         time_limit=time_limit,
         memory_limit=memory_limit,
     )
-    found = json.loads(out.read_text())
     return Finetunability(
         steps=found["steps"],
         heldout_loss_before=found["heldout_loss_before"],
