@@ -262,6 +262,14 @@ PIPELINE_REDISPATCH_SECONDS = env_float("PIPELINE_REDISPATCH_SECONDS", 3600)
 # A step still running after this long is stopped and retried (then `errored`).
 PIPELINE_STEP_TIME_LIMIT_SECONDS = env_int("PIPELINE_STEP_TIME_LIMIT_SECONDS", 6 * 3600)
 PIPELINE_MAX_ATTEMPTS = env_int("PIPELINE_MAX_ATTEMPTS", 5)
+# Measurements (evals and probes) on the `gpu` workers: a model above MEASURE_MAX_PARAMETERS is
+# "not measured (size)"; each subprocess gets MEASURE_TIME_LIMIT_SECONDS and an address space of
+# MEASURE_MEMORY_LIMIT_MB; model files are fetched from S3 into a scratch directory under
+# MEASURE_SCRATCH_DIR, removed when the step ends.
+MEASURE_MAX_PARAMETERS = env_int("MEASURE_MAX_PARAMETERS", 2_000_000_000)
+MEASURE_TIME_LIMIT_SECONDS = env_float("MEASURE_TIME_LIMIT_SECONDS", 2 * 3600)
+MEASURE_MEMORY_LIMIT_MB = env_int("MEASURE_MEMORY_LIMIT_MB", 16 * 1024)
+MEASURE_SCRATCH_DIR = Path(env_str("MEASURE_SCRATCH_DIR", str(VAR_DIR / "scratch")))
 PIPELINE_BACKOFF_SECONDS = env_float("PIPELINE_BACKOFF_SECONDS", 2)
 PIPELINE_BACKOFF_MAX_SECONDS = env_float("PIPELINE_BACKOFF_MAX_SECONDS", 300)
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)

@@ -9,7 +9,7 @@ from typing import ClassVar
 from django.db import models
 from django.utils import timezone
 
-from registry.models import Version
+from registry.models import Artifact, Kind, Version
 
 
 class PipelineRun(models.Model):
@@ -41,11 +41,15 @@ class Step(models.Model):
         PASSED = "passed"
         FAILED = "failed"  # the check found problems with the version (see `reasons`)
         ERRORED = "errored"  # infrastructure kept failing until the attempt cap
+        SKIPPED = "skipped"  # a measurement not taken: `summary` says why (checks failed, size, no base)
 
-    FINISHED: ClassVar[frozenset[str]] = frozenset({Status.PASSED, Status.FAILED, Status.ERRORED})
+    FINISHED: ClassVar[frozenset[str]] = frozenset({Status.PASSED, Status.FAILED, Status.ERRORED, Status.SKIPPED})
 
     run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="steps")
     name = models.CharField(max_length=32)
+    # A gating check decides the version's way into review; a measurement (evals, probes) only
+    # informs, and runs once the gating checks of its run have passed, alongside review.
+    gating = models.BooleanField(default=True)
     queue = models.CharField(max_length=16, default="default")
     position = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
@@ -79,6 +83,47 @@ class Step(models.Model):
         if self.started_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class EvalResult(models.Model):
+    """One score of a version on a task of an eval suite version, as lm-evaluation-harness reported it."""
+
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="eval_results")
+    suite = models.ForeignKey(Version, on_delete=models.PROTECT, related_name="+", help_text="The eval suite version.")
+    task = models.CharField(max_length=200)
+    metric = models.CharField(max_length=100)
+    filter = models.CharField(max_length=100)
+    value = models.FloatField(null=True, blank=True, help_text="None when the harness reported no finite value.")
+    stderr = models.FloatField(null=True, blank=True)
+    samples = models.PositiveIntegerField(null=True, blank=True, help_text="Documents scored.")
+    task_version = models.CharField(max_length=40, blank=True)
+    harness_version = models.CharField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["version", "suite", "task", "metric", "filter"], name="eval_result_unique")
+        ]
+        ordering: ClassVar = ["version", "suite", "task", "metric", "filter"]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.metric} = {self.value}"
+
+
+class EvalSuiteDefault(models.Model):
+    """A suite the stewards chose for every version of a kind: its newest approved or published
+    version is run on each one (a pusher may name more in `metadata.eval_suites`)."""
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    suite = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint(fields=["kind", "suite"], name="eval_suite_default_unique")]
+        ordering: ClassVar = ["kind", "suite"]
+
+    def __str__(self) -> str:
+        return f"{self.suite} for every {self.kind}"
 
 
 class Publication(models.Model):

@@ -25,17 +25,19 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs.checks import QUEUES, STEPS_BY_KIND, check_for
+from jobs.checks import MEASURES_BY_KIND, QUEUES, STEPS_BY_KIND, check_for
 from jobs.checks.base import CheckContext
 from jobs.models import PipelineRun, Publication, Step
 from registry.actors import Actor
 from registry.errors import Forbidden, InvalidTransition, StaleState
-from registry.models import Version
+from registry.models import Artifact, Version
 from registry.services.audit import audit_record
 
 log = structlog.get_logger(__name__)
 
 PIPELINE = Actor.of_system("pipeline")
+# A step may run: a gating check, or a measurement of a run whose gating checks passed.
+RUNNABLE = Q(gating=True) | Q(run__status=PipelineRun.Status.PASSED)
 
 
 class LeaseLost(Exception):
@@ -47,16 +49,19 @@ def _seconds(value: float) -> timedelta:
 
 
 def run_create(version: Version) -> PipelineRun:
-    """A run with the kind's queued steps, in the caller's (finalize's) transaction; the steps are
-    sent once it commits. If sending fails, the rows are still there for the reconciler."""
+    """A run with the kind's queued steps, in the caller's (finalize's) transaction; the gating
+    checks are sent once it commits, the measurements once those have passed (`run_settle`). If
+    sending fails, the rows are still there for the reconciler."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("run_create must run inside the transaction that finalizes the version")
     run = PipelineRun.objects.create(version=version)
-    names = STEPS_BY_KIND[version.artifact.kind]
+    kind = version.artifact.kind
+    names = [(name, True) for name in STEPS_BY_KIND[kind]] + [(name, False) for name in MEASURES_BY_KIND.get(kind, ())]
     steps = Step.objects.bulk_create(
-        Step(run=run, name=name, queue=QUEUES[name], position=i) for i, name in enumerate(names)
+        Step(run=run, name=name, gating=gating, queue=QUEUES[name], position=i)
+        for i, (name, gating) in enumerate(names)
     )
-    ids = [step.pk for step in steps]
+    ids = [step.pk for step in steps if step.gating]
     transaction.on_commit(lambda: steps_dispatch(ids), robust=True)  # a failed send is the reconciler's
     return run
 
@@ -85,7 +90,8 @@ def step_claim(step_id: int) -> tuple[Step, uuid.UUID] | None:
     token = uuid.uuid4()
     due = Q(status=Step.Status.QUEUED) & (Q(not_before__isnull=True) | Q(not_before__lte=now))
     abandoned = Q(status=Step.Status.RUNNING, lease_expires_at__lt=now)
-    claimed = Step.objects.filter(due | abandoned, pk=step_id, attempts__lt=settings.PIPELINE_MAX_ATTEMPTS).update(
+    claimable = Step.objects.filter(due | abandoned, RUNNABLE, pk=step_id, attempts__lt=settings.PIPELINE_MAX_ATTEMPTS)
+    claimed = claimable.update(
         status=Step.Status.RUNNING,
         lease_token=token,
         lease_expires_at=now + _seconds(settings.PIPELINE_LEASE_SECONDS),
@@ -188,7 +194,7 @@ def step_execute(step_id: int) -> str:
 @transaction.atomic(durable=True)
 def step_finish(step: Step, token: uuid.UUID, ctx: CheckContext) -> str:
     """Write the result once: only while our lease is the step's lease."""
-    status = Step.Status.PASSED if ctx.passed else Step.Status.FAILED
+    status = Step.Status.SKIPPED if ctx.skipped else Step.Status.PASSED if ctx.passed else Step.Status.FAILED
     summary = ctx.summary or ("passed" if ctx.passed else f"{len(ctx.reasons)} problem(s)")
     written = Step.objects.filter(pk=step.pk, lease_token=token, status=Step.Status.RUNNING).update(
         status=status,
@@ -208,9 +214,11 @@ def step_finish(step: Step, token: uuid.UUID, ctx: CheckContext) -> str:
     version = step.run.version
     if ctx.version_facts:
         Version.objects.filter(pk=version.pk).update(**ctx.version_facts)
+    for record in ctx.records:
+        record()
     audit_record(
         actor=PIPELINE,
-        action=f"check.{status}",
+        action=f"{'check' if step.gating else 'measure'}.{status}",
         target=version,
         organization=version.artifact.organization,
         data={"step": step.name, "attempt": step.attempts, "reasons": _storable([str(r) for r in ctx.reasons][:50])},
@@ -290,7 +298,7 @@ def step_error(step_id: int, condition: Q, error: str) -> bool:
     version = step.run.version
     audit_record(
         actor=PIPELINE,
-        action="check.errored",
+        action=f"{'check' if step.gating else 'measure'}.errored",
         target=version,
         organization=version.artifact.organization,
         data={"step": step.name, "attempts": step.attempts, "error": error[:500]},
@@ -300,15 +308,16 @@ def step_error(step_id: int, condition: Q, error: str) -> bool:
 
 
 def run_settle(run_id: int) -> str:
-    """When every step of the run is finished, decide the version: all passed → in_review; any
-    failed → changes_requested with every reason; else any errored → the version stays `checking`.
-    The run row lock serializes the last two steps finishing at once."""
+    """When every gating check of the run is finished, decide the version: all passed → in_review,
+    and the measurements are sent; any failed → changes_requested with every reason, and the
+    measurements are skipped; else any errored → the version stays `checking`. The run row lock
+    serializes the last two steps finishing at once."""
     run = (
         PipelineRun.objects.select_for_update(of=("self",))
         .select_related("version__artifact__organization")
         .get(pk=run_id)
     )
-    steps = list(run.steps.all())
+    steps = list(run.steps.filter(gating=True))
     if any(step.status not in Step.FINISHED for step in steps) or run.status != PipelineRun.Status.RUNNING:
         return run.status
     statuses = {step.status for step in steps}
@@ -320,6 +329,12 @@ def run_settle(run_id: int) -> str:
         outcome, state = PipelineRun.Status.PASSED, Version.State.IN_REVIEW
     run.status, run.finished_at = outcome, timezone.now()
     run.save(update_fields=["status", "finished_at"])
+    measures = run.steps.filter(gating=False, status=Step.Status.QUEUED)
+    if outcome == PipelineRun.Status.PASSED:
+        ids = list(measures.values_list("pk", flat=True))
+        transaction.on_commit(lambda: steps_dispatch(ids), robust=True)
+    elif outcome == PipelineRun.Status.FAILED:
+        measures.update(status=Step.Status.SKIPPED, finished_at=run.finished_at, summary="not run: the checks failed")
     version = run.version
     reasons = [
         f"{step.name}: {reason['path'] + ': ' if reason['path'] else ''}{reason['message']}"
@@ -362,7 +377,7 @@ def pipeline_reconcile() -> dict[str, int]:
             log.exception("pipeline.reconcile_failed", version_id=version_id)
     unsent = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - _seconds(settings.PIPELINE_REDISPATCH_SECONDS))
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
-    pending = list(Step.objects.filter(unsent & due, status=Step.Status.QUEUED).values_list("pk", flat=True))
+    pending = list(Step.objects.filter(unsent & due, RUNNABLE, status=Step.Status.QUEUED).values_list("pk", flat=True))
     counts["sent"] = steps_dispatch(pending) if pending else 0
     counts["unsent"] = len(pending) - counts["sent"]
     if any(counts.values()):
@@ -398,7 +413,9 @@ def _run_backfill(version_id: int) -> int:
 
 @transaction.atomic(durable=True)
 def step_rerun(*, actor: Actor, step: Step, reason: str) -> Step:
-    """A steward runs an `errored` step again from scratch (attempts reset), with a reason."""
+    """A steward runs a step again from scratch (attempts reset), with a reason: an `errored` check
+    of a version still being checked, or a finished measurement of a version whose checks passed
+    (a new harness or suite version landed, or the measurement errored)."""
     if not actor.is_steward:
         raise Forbidden("only a steward can re-run a check")
     step = (
@@ -406,12 +423,19 @@ def step_rerun(*, actor: Actor, step: Step, reason: str) -> Step:
         .select_related("run__version__artifact__organization")
         .get(pk=step.pk)
     )
-    if step.status != Step.Status.ERRORED:
+    version = step.run.version
+    if step.gating and step.status != Step.Status.ERRORED:
         raise InvalidTransition(f"check {step.name} is {step.status}; only an errored check is re-run", field="step")
-    if step.run.version.state != Version.State.CHECKING:
+    if step.gating and version.state != Version.State.CHECKING:
+        raise InvalidTransition(f"version {version.number} is {version.state}: its checks are settled", field="step")
+    if not step.gating and step.status not in Step.FINISHED:
+        raise InvalidTransition(f"{step.name} of version {version.number} is already {step.status}", field="step")
+    if not step.gating and step.run.status != PipelineRun.Status.PASSED:
         raise InvalidTransition(
-            f"version {step.run.version.number} is {step.run.version.state}: its checks are settled", field="step"
+            f"the checks of version {version.number} have not passed; its measurements wait for them", field="step"
         )
+    if version.state == Version.State.DELETED:
+        raise InvalidTransition(f"version {version.number} is deleted", field="step")
     Step.objects.filter(pk=step.pk).update(
         status=Step.Status.QUEUED,
         attempts=0,
@@ -427,11 +451,11 @@ def step_rerun(*, actor: Actor, step: Step, reason: str) -> Step:
         progress_done=0,
         progress_total=0,
     )
-    PipelineRun.objects.filter(pk=step.run_id).update(status=PipelineRun.Status.RUNNING, finished_at=None)
-    version = step.run.version
+    if step.gating:
+        PipelineRun.objects.filter(pk=step.run_id).update(status=PipelineRun.Status.RUNNING, finished_at=None)
     audit_record(
         actor=actor,
-        action="check.rerun",
+        action="check.rerun" if step.gating else "measure.rerun",
         target=version,
         organization=version.artifact.organization,
         data={"step": step.name, "reason": reason},
@@ -439,3 +463,24 @@ def step_rerun(*, actor: Actor, step: Step, reason: str) -> Step:
     transaction.on_commit(lambda: steps_dispatch([step.pk]), robust=True)
     step.refresh_from_db()
     return step
+
+
+def measures_rerun(*, actor: Actor, name: str, reason: str, suite: Artifact | None = None) -> int:
+    """A steward re-runs measurement `name` on every version that has it finished (only those
+    evaluated with `suite`, when given): after a new harness or suite version lands. Returns how
+    many were queued; each is its own `step_rerun`, audited on its version."""
+    if not actor.is_steward:
+        raise Forbidden("only a steward can re-run measurements")
+    finished = Step.objects.filter(
+        name=name, gating=False, status__in=Step.FINISHED, run__status=PipelineRun.Status.PASSED
+    ).exclude(run__version__state=Version.State.DELETED)
+    if suite is not None:
+        finished = finished.filter(run__version__eval_results__suite__artifact=suite)
+    queued = 0
+    for step in finished.distinct().order_by("pk"):
+        try:
+            step_rerun(actor=actor, step=step, reason=reason)
+        except InvalidTransition:  # it moved meanwhile (queued by another re-run, its version deleted)
+            continue
+        queued += 1
+    return queued

@@ -30,9 +30,13 @@ class Actor:
         return cls(user=None)
 
     @classmethod
-    def of_system(cls, name: str) -> Actor:
-        """The registry itself acting (the pipeline moving a version): audited under `name`."""
-        return cls(user=None, system=name)
+    def of_system(cls, name: str, *, reading_for: int | None = None) -> Actor:
+        """The registry itself acting (the pipeline moving a version): audited under `name`. Acting
+        `reading_for` an org (its pushed work names other artifacts), it reads what a viewer of
+        that org reads, nothing more."""
+        from registry.permissions import Role
+
+        return cls(user=None, system=name, roles={reading_for: Role.VIEWER} if reading_for is not None else {})
 
     @classmethod
     def for_user(cls, user: User) -> Actor:

@@ -28,6 +28,7 @@ def metadata_digest(version: Version) -> str:
             edge.external_license,
         ]
         for edge in version.parent_edges.all()  # prefetch `parent_edges__parent` for a page of versions
+        if not edge.measured
     )
     declared = {
         "license": version.license,

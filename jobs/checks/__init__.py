@@ -1,7 +1,8 @@
-"""The gating checks, and which of them run for each artifact kind.
+"""The gating checks and the measurements, and which of them run for each artifact kind.
 
 Every step of a run is independent of the others (each reads the stored files itself), so a run's
-steps are dispatched together and run in parallel on as many workers as there are.
+gating checks are dispatched together and run in parallel on as many workers as there are; its
+measurements (evals and probes) are dispatched together once those checks have passed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ CHECKS: dict[str, str] = {
     "license": "jobs.checks.license:check",
     "metadata": "jobs.checks.metadata:check",
 }
+# Measurements inform and never gate (DESIGN.md): evals and probes of models.
+MEASURES: dict[str, str] = {
+    "evals": "jobs.measures.evals:measure",
+    "compatibility": "jobs.measures.probes:compatibility",
+    "finetune": "jobs.measures.probes:finetune",
+    "cost": "jobs.measures.probes:cost",
+}
 
 _MODEL_STEPS = ("integrity", "safety", "format", "license", "metadata")
 _OTHER_STEPS = ("integrity", "safety", "format", "license")
@@ -34,10 +42,16 @@ STEPS_BY_KIND: dict[str, tuple[str, ...]] = {
     Kind.RL_ENVIRONMENT: _OTHER_STEPS,
 }
 
-# Gating checks run on the default queue; evals and probes (a later issue) take `gpu`.
-QUEUES: dict[str, str] = dict.fromkeys(CHECKS, "default")
+# An adapter is scored on its base; it is a fine-tune already, so only checkpoints are fine-tuned.
+MEASURES_BY_KIND: dict[str, tuple[str, ...]] = {
+    Kind.CHECKPOINT: ("evals", "compatibility", "finetune", "cost"),
+    Kind.ADAPTER: ("evals", "compatibility", "cost"),
+}
+
+# Gating checks run on the default queue; evals and probes take `gpu` (the accelerator's workers).
+QUEUES: dict[str, str] = {**dict.fromkeys(CHECKS, "default"), **dict.fromkeys(MEASURES, "gpu")}
 
 
 def check_for(name: str) -> Callable[[CheckContext], None]:
-    module, function = CHECKS[name].split(":")
+    module, function = {**CHECKS, **MEASURES}[name].split(":")
     return getattr(import_module(module), function)

@@ -78,6 +78,11 @@ class CheckContext:
     summary: str = ""
     # Facts about the version the pipeline stores on its row with the result (the portal filters on them).
     version_facts: dict[str, Any] = field(default_factory=dict)
+    # A measurement not taken (too large, no base in the registry, the checks failed): why.
+    skipped: str = ""
+    # Writes of the result beyond the step's row (eval scores, lineage), made by the pipeline in the
+    # transaction that records the step, and only while the step's lease is still the worker's.
+    records: list[Callable[[], None]] = field(default_factory=list)
     # Set by the pipeline: records progress (throttled) and raises if the step's lease was lost.
     on_progress: Callable[[int, int, str], None] = lambda done, total, unit: None
 
@@ -94,6 +99,9 @@ class CheckContext:
 
     def fail(self, code: str, message: str, *, path: str = "") -> None:
         self.reasons.append(Reason(code=code, message=message, path=path))
+
+    def skip(self, why: str) -> None:
+        self.skipped = self.summary = why
 
     def progress(self, done: int, total: int, unit: str = "bytes") -> None:
         self.on_progress(done, total, unit)

@@ -14,6 +14,7 @@ from typing import Any
 from jobs.checks.base import CheckContext
 from jobs.checks.formats.checkpoint import load_json, tokenizer_vocab
 from jobs.checks.safetensors_header import Header, read_header
+from jobs.measures.suites import suites_for
 from registry.models import Kind
 
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length")
@@ -162,6 +163,8 @@ def check(ctx: CheckContext) -> None:
         ctx.summary = "no metadata could be extracted"
         return
     compare_declared(ctx, facts)
+    for problem in suites_for(ctx.version).problems:
+        ctx.fail("eval_suite_unknown", problem)
     if ctx.kind == Kind.ADAPTER:
         described = f"{facts['peft_type']} r={facts['r']}, {facts['trainable_parameters']} trainable parameters"
     else:

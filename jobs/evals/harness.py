@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jobs.sandbox import ProgressFile
+
 # Keys of a task's results that are not scores.
 NOT_SCORES = frozenset({"name", "alias", "sample_len", "samples"})
 
@@ -46,6 +48,32 @@ def scores(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def progress_reported(progress: ProgressFile) -> None:
+    """Report lm-eval's requests as they are scored: its Hugging Face model counts them on tqdm
+    bars made with a `total` (one per request type, or per batch of rolling windows), so those
+    bars report into `progress`, summed."""
+    import lm_eval.models.huggingface as hf
+    from tqdm import tqdm
+
+    counted = {"done": 0, "total": 0}
+
+    class Reporting(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.counts = kwargs.get("total") is not None
+            if self.counts:
+                counted["total"] += kwargs["total"]
+                progress.write(counted["done"], counted["total"])
+
+        def update(self, n: float | None = 1) -> bool | None:
+            if self.counts:
+                counted["done"] += int(n or 0)
+                progress.write(counted["done"], counted["total"], force=counted["done"] == counted["total"])
+            return super().update(n)
+
+    hf.tqdm = Reporting
+
+
 def _number(value: Any) -> float | None:
     """A finite float, or None for lm-eval's "N/A" and for NaN or infinite values."""
     if isinstance(value, int | float) and math.isfinite(value):
@@ -63,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", action="append", default=[], help="a task of the suite (default: all of them)")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--progress", type=Path, help='where to write "done total" requests as they are scored')
     args = parser.parse_args(argv)
+    progress_reported(ProgressFile(args.progress))
 
     import lm_eval
     from lm_eval.tasks import TaskManager

@@ -3,6 +3,7 @@ structured scores."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,15 +37,23 @@ def evaluate(
     tasks: list[str] | None = None,
     time_limit: float,
     memory_limit: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Outcome:
     """Score `model` (with `adapter` on it, when given) on the tasks of `suite` (all of them unless
     named), in the suite's directory (task configs name their data relative to it). `scratch` takes
-    the libraries' caches; `memory_limit` is in bytes of address space. Raises SandboxFailed."""
+    the libraries' caches; `memory_limit` is in bytes of address space; `progress` gets the
+    requests scored and known so far. Raises SandboxFailed."""
     args = ["--model", str(model), "--suite", str(suite)] + (["--adapter", str(adapter)] if adapter else [])
     for task in tasks or []:
         args += ["--task", task]
     found, seconds = run_module(
-        "jobs.evals.harness", args, cwd=suite, scratch=scratch, time_limit=time_limit, memory_limit=memory_limit
+        "jobs.evals.harness",
+        args,
+        cwd=suite,
+        scratch=scratch,
+        time_limit=time_limit,
+        memory_limit=memory_limit,
+        progress=progress,
     )
     return Outcome(
         scores=[Score(**row) for row in found["scores"]],

@@ -207,6 +207,9 @@ class LineageEdge(models.Model):
     # parent to judge it (querysets.VersionQuerySet.visible_to). Each child writes only its own
     # edges, so concurrent moves never contend for a shared row.
     child_in_review = models.BooleanField(default=False, editable=False)
+    # Recorded by the registry (the eval step's `evaluated_with`), not declared by the pusher: outside
+    # what a review approves (registry.digests), so a measurement never invalidates an approval.
+    measured = models.BooleanField(default=False, editable=False)
 
     class Meta:
         constraints: ClassVar = [

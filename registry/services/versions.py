@@ -222,7 +222,7 @@ def _existing_or_conflict(*, artifact: Artifact, wanted: Version, edges: list[Li
         raise Conflict(f"version {wanted.number} of '{artifact}' was deleted; numbers are not reused", field="number")
     fields = ("license", "metadata", "readme", "compute", "release_target", "release_at")
     differing = [name for name in fields if getattr(existing, name) != getattr(wanted, name)]
-    if sorted(map(_edge_key, existing.parent_edges.all())) != sorted(map(_edge_key, edges)):
+    if sorted(map(_edge_key, existing.parent_edges.filter(measured=False))) != sorted(map(_edge_key, edges)):
         differing.append("lineage")
     if differing:
         raise Conflict(

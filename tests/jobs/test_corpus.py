@@ -33,7 +33,9 @@ def test_each_bad_input_ends_in_changes_requested_naming_the_file_and_problem(
         case.kind, case.files, organization=alice.organization, metadata=case.metadata, state=Version.State.DRAFT
     )
     version = drive(version_finalize(actor=alice.actor, version=draft))
-    steps = list(Step.objects.filter(run__version=version))
+    measures = Step.objects.filter(run__version=version, gating=False)
+    assert {(s.status, s.summary) for s in measures} <= {(Step.Status.SKIPPED, "not run: the checks failed")}
+    steps = list(Step.objects.filter(run__version=version, gating=True))
     assert {s.status for s in steps} <= {Step.Status.PASSED, Step.Status.FAILED}, [
         (s.name, s.status, s.last_error) for s in steps
     ]

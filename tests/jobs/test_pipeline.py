@@ -16,7 +16,7 @@ from kombu.exceptions import OperationalError
 from rest_framework.test import APIClient
 
 from jobs import pipeline
-from jobs.checks import STEPS_BY_KIND
+from jobs.checks import MEASURES_BY_KIND, STEPS_BY_KIND
 from jobs.models import PipelineRun, Step
 from jobs.tasks import step_run_task
 from registry import storage
@@ -54,9 +54,11 @@ def finalized(stored_version: StoredVersion, alice: Member, files: dict[str, byt
 
 
 def drive(version: Version) -> Version:
-    """Run every runnable step in-process, as workers would, until none is left."""
+    """Run every queued gating check in-process, as workers would, until none is left (the
+    measurements they release are tests/jobs/test_measures.py's)."""
     for _ in range(20):
-        ids = list(Step.objects.filter(run__version=version, status=Step.Status.QUEUED).values_list("pk", flat=True))
+        queued = Step.objects.filter(run__version=version, status=Step.Status.QUEUED, gating=True)
+        ids = list(queued.values_list("pk", flat=True))
         if not ids:
             break
         for step_id in ids:
@@ -77,12 +79,16 @@ def test_finalize_creates_the_run_with_the_kinds_steps_and_sends_them_after_comm
 
     monkeypatch.setattr(pipeline, "steps_dispatch", spy)
     version = finalized(stored_version, alice, clean_checkpoint())
-    steps = list(Step.objects.filter(run__version=version))
+    steps = list(Step.objects.filter(run__version=version, gating=True))
     assert [s.name for s in steps] == list(STEPS_BY_KIND["checkpoint"])
     assert {s.status for s in steps} == {Step.Status.QUEUED}
     assert calls == [(False, len(steps))], "sent once, after the commit, with every step's row already there"
     assert sorted(queued_messages()) == sorted(s.pk for s in steps)
-    assert Step.objects.filter(run__version=version, dispatched_at__isnull=True).count() == 0
+    assert Step.objects.filter(run__version=version, gating=True, dispatched_at__isnull=True).count() == 0
+    measures = Step.objects.filter(run__version=version, gating=False)
+    assert [(s.name, s.queue, s.status, s.dispatched_at) for s in measures] == [
+        (name, "gpu", Step.Status.QUEUED, None) for name in MEASURES_BY_KIND["checkpoint"]
+    ], "measurements wait for the checks to pass"
     assert version.state == Version.State.SUBMITTED
 
 
@@ -91,7 +97,7 @@ def test_a_clean_checkpoint_goes_in_review_with_every_steps_evidence(
 ) -> None:
     version = drive(finalized(stored_version, alice, clean_checkpoint()))
     run = PipelineRun.objects.get(version=version)
-    steps = {s.name: s for s in run.steps.all()}
+    steps = {s.name: s for s in run.steps.filter(gating=True)}
     assert {name: s.status for name, s in steps.items()} == dict.fromkeys(STEPS_BY_KIND["checkpoint"], "passed")
     assert version.state == Version.State.IN_REVIEW
     assert run.status == PipelineRun.Status.PASSED
@@ -202,14 +208,14 @@ def test_the_reconciler_requeues_a_step_whose_worker_stopped_heartbeating_and_se
 
     monkeypatch.setattr(step_run_task, "apply_async", broker_down)
     version = finalized(stored_version, alice, clean_checkpoint())
-    assert Step.objects.filter(run__version=version, dispatched_at__isnull=True).count() == 5
+    assert Step.objects.filter(run__version=version, gating=True, dispatched_at__isnull=True).count() == 5
     monkeypatch.undo()
     step = Step.objects.get(run__version=version, name="integrity")
     claimed = pipeline.step_claim(step.pk)
     assert claimed is not None
     Step.objects.filter(pk=step.pk).update(lease_expires_at=claimed[0].started_at)  # the worker died
     counts = pipeline.pipeline_reconcile()
-    assert counts == {"requeued": 1, "errored": 0, "created": 0, "sent": 5, "unsent": 0}
+    assert counts == {"requeued": 1, "errored": 0, "created": 0, "sent": 5, "unsent": 0}, "never a measurement"
     assert len(queued_messages()) == 5
     assert pipeline.pipeline_reconcile()["sent"] == 0, "sent steps are not sent again until they are overdue"
     step.refresh_from_db()
