@@ -52,4 +52,5 @@ def cost(ctx: CheckContext, subject: Subject) -> None:
         memory_limit=subject.memory_limit,
     )
     ctx.details = found.found
-    ctx.summary = f"{found.parameters:,} parameters, {found.tokens_per_second:.1f} tokens/s on {found.hardware.get('device', 'cpu')}"
+    device = found.hardware.get("device", "cpu")
+    ctx.summary = f"{found.parameters:,} parameters, {found.tokens_per_second:.1f} tokens/s on {device}"
