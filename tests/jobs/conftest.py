@@ -4,15 +4,19 @@ the worker does, minus Celery."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from django.conf import settings
 
+from jobs import pipeline
 from jobs.checks import check_for
 from jobs.checks.base import CheckContext
+from jobs.models import Step
 from registry import storage
 from registry.models import Artifact, Blob, Organization, Version, VersionFile
 from tests import factories
@@ -77,3 +81,28 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from registry.demo.files import checkpoint_files
 
     return files_written(tmp_path_factory.mktemp("models") / "checkpoint", checkpoint_files()[0])
+
+
+def queued_messages(queue: str = "default") -> list[int]:
+    """Step ids of the messages waiting in a Celery queue on the real Redis."""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    return [json.loads(json.loads(raw)["headers"]["argsrepr"])[0] for raw in client.lrange(queue, 0, -1)]
+
+
+@pytest.fixture(autouse=True)
+def empty_queues() -> None:
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete("default", "gpu")
+
+
+def drive(version: Version) -> Version:
+    """Run every queued gating check in-process, as workers would, until none is left (the
+    measurements they release are tests/jobs/test_measures.py's)."""
+    for _ in range(20):
+        queued = Step.objects.filter(run__version=version, status=Step.Status.QUEUED, gating=True)
+        ids = list(queued.values_list("pk", flat=True))
+        if not ids:
+            break
+        for step_id in ids:
+            pipeline.step_execute(step_id)
+    version.refresh_from_db()
+    return version

@@ -4,11 +4,9 @@ reconciler and the version's outcome."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-import redis
 from botocore.exceptions import EndpointConnectionError
 from django.conf import settings
 from django.db import transaction
@@ -24,7 +22,7 @@ from registry.models import AuditEvent, Version
 from registry.services.uploads import version_finalize
 from tests.conftest import Member, bearer
 from tests.corpus.models import clean_checkpoint
-from tests.jobs.conftest import StoredVersion
+from tests.jobs.conftest import StoredVersion, drive, queued_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,34 +35,9 @@ def fast_pipeline(settings: Any) -> None:
     settings.PIPELINE_LEASE_SECONDS = 5
 
 
-def queued_messages(queue: str = "default") -> list[int]:
-    """Step ids of the messages waiting in a Celery queue on the real Redis."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    return [json.loads(json.loads(raw)["headers"]["argsrepr"])[0] for raw in client.lrange(queue, 0, -1)]
-
-
-@pytest.fixture(autouse=True)
-def empty_queues() -> None:
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete("default", "gpu")
-
-
 def finalized(stored_version: StoredVersion, alice: Member, files: dict[str, bytes], **fields: Any) -> Version:
     version = stored_version("checkpoint", files, organization=alice.organization, state=Version.State.DRAFT, **fields)
     return version_finalize(actor=alice.actor, version=version)
-
-
-def drive(version: Version) -> Version:
-    """Run every queued gating check in-process, as workers would, until none is left (the
-    measurements they release are tests/jobs/test_measures.py's)."""
-    for _ in range(20):
-        queued = Step.objects.filter(run__version=version, status=Step.Status.QUEUED, gating=True)
-        ids = list(queued.values_list("pk", flat=True))
-        if not ids:
-            break
-        for step_id in ids:
-            pipeline.step_execute(step_id)
-    version.refresh_from_db()
-    return version
 
 
 def test_finalize_creates_the_run_with_the_kinds_steps_and_sends_them_after_commit(
