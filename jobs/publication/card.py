@@ -22,6 +22,7 @@ from huggingface_hub.repocard import REGEX_YAML_BLOCK
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+from jobs.models import EvalResult as StoredEvalResult
 from jobs.models import PipelineRun, Publication, Step
 from jobs.publication.hub import hub_web_url
 from jobs.publication.targets import HUB_LICENSE_IDS, OTHER, hub_license, hub_target, version_tag
@@ -71,6 +72,41 @@ def card_render(version: Version, *, endpoint: str, evals: Sequence[EvalResult] 
     body = _body(version, parents, paths, endpoint=endpoint, evals=evals)
     card_class = ModelCard if target.repo_type == "model" else DatasetCard
     return str(card_class(f"---\n{data.to_yaml()}\n---\n{body}"))
+
+
+def hub_eval_results(version: Version) -> list[EvalResult]:
+    """The registry's eval scores of `version` as model-index entries: each suite named by its Hub
+    dataset repo and tag when it is published there, else by its registry name and number; the
+    source is the registry's version page. Scores without a finite value are left out."""
+    scores = list(
+        StoredEvalResult.objects.filter(version=version, value__isnull=False)
+        .select_related("suite__artifact__organization")
+        .order_by("suite_id", "task", "metric", "filter")
+    )
+    published = dict(
+        Publication.objects.filter(
+            version_id__in={r.suite_id for r in scores}, status=Publication.Status.PUBLISHED
+        ).values_list("version_id", "repo_id")
+    )
+    source_url = settings.PUBLIC_URL + reverse("version-detail", args=[version.public_id])
+    results = []
+    for score in scores:
+        suite = score.suite
+        on_hub = published.get(suite.pk)
+        results.append(
+            EvalResult(
+                task_type="text-generation",
+                dataset_type=on_hub or f"{suite.artifact.organization.slug}/{suite.artifact.slug}",
+                dataset_name=score.task,
+                dataset_revision=version_tag(suite) if on_hub else suite.number,
+                metric_type=score.metric,
+                metric_name=score.metric if score.filter == "none" else f"{score.metric} ({score.filter})",
+                metric_value=score.value,
+                source_name=f"Consortium registry (lm-evaluation-harness {score.harness_version})",
+                source_url=source_url,
+            )
+        )
+    return results
 
 
 def _parents(version: Version) -> list[_Parent]:
@@ -222,7 +258,9 @@ def _checks(version: Version) -> list[str]:
     """The checks that passed, and any failed check a steward waived (said as such)."""
     run = PipelineRun.objects.filter(version=version).first()
     steps = (
-        list(run.steps.filter(status__in=[Step.Status.PASSED, Step.Status.FAILED]).order_by("position")) if run else []
+        list(run.steps.filter(gating=True, status__in=[Step.Status.PASSED, Step.Status.FAILED]).order_by("position"))
+        if run
+        else []
     )
     if not steps:
         return ["No automated check is recorded as passed."]

@@ -40,7 +40,7 @@ from huggingface_hub.lfs import UploadInfo
 from jobs.checks.s3io import StoredObject, read_range
 from jobs.models import Publication
 from jobs.pipeline import Heartbeat, LeaseLost, backoff
-from jobs.publication.card import card_render, card_validate
+from jobs.publication.card import card_render, card_validate, hub_eval_results
 from jobs.publication.hub import (
     hub_api,
     hub_cache_dir,
@@ -418,7 +418,8 @@ def _commit(api: HfApi, publication: Publication, version: Version, guard: _Guar
     """One commit: every manifest file streamed from S3, the card, and deletions of what the branch
     holds beyond them, pinned to the head it was planned against (re-planned when that moved)."""
     files = list(version.files.order_by("path"))
-    card = card_render(version, endpoint=hub_endpoint())
+    evals = hub_eval_results(version) if publication.repo_type == "model" else []
+    card = card_render(version, endpoint=hub_endpoint(), evals=evals)
     problems = card_validate(card, publication.repo_type)
     if problems:
         raise Refused(f"the generated card does not validate: {'; '.join(problems)}")

@@ -9,8 +9,9 @@ import pytest
 from huggingface_hub import DatasetCard, EvalResult, ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
+from jobs.models import EvalResult as StoredEvalResult
 from jobs.models import PipelineRun, Publication, Step
-from jobs.publication.card import card_render, card_validate, readme_strip_front_matter
+from jobs.publication.card import card_render, card_validate, hub_eval_results, readme_strip_front_matter
 from jobs.publication.targets import HubLicense, hub_gated, hub_license, hub_target, version_tag
 from registry.actors import Actor
 from registry.digests import metadata_digest, version_digests
@@ -304,6 +305,49 @@ def test_eval_results_round_trip_through_the_model_index(org_a: Organization) ->
     assert name == "checkpoint"
     assert results == evals
     assert "| text-generation | Arithmetic \\(tiny\\) | acc | 0.61 |" in text
+
+
+def test_the_registrys_scores_become_the_model_index_naming_each_suite_where_it_lives(org_a: Organization) -> None:
+    version = make_version(org_a, Kind.CHECKPOINT)
+    on_hub = make_version(org_a, Kind.EVAL_SUITE, slug="arith", number="2.0.0", state=Version.State.PUBLISHED)
+    Publication.objects.create(
+        version=on_hub,
+        status=Publication.Status.PUBLISHED,
+        repo_type="dataset",
+        repo_id="hub-org-a/arith",
+        tag="v2.0.0",
+        manifest_sha256=MANIFEST,
+        metadata_sha256=MANIFEST,
+    )
+    local = make_version(org_a, Kind.EVAL_SUITE, slug="weather", number="1.0.0")
+    rows = [
+        (on_hub, "arith_add", "acc", "none", 0.5),
+        (local, "weather_cloze", "exact_match", "strict-match", 0.25),
+        (local, "weather_cloze", "bits_per_byte", "none", None),  # no finite value: not a claim to make
+    ]
+    for suite, task, metric, filter_, value in rows:
+        StoredEvalResult.objects.create(
+            version=version,
+            suite=suite,
+            task=task,
+            metric=metric,
+            filter=filter_,
+            value=value,
+            harness_version="0.4.13",
+        )
+
+    evals = hub_eval_results(version)
+
+    assert [(e.dataset_type, e.dataset_revision, e.dataset_name, e.metric_name, e.metric_value) for e in evals] == [
+        ("hub-org-a/arith", "v2.0.0", "arith_add", "acc", 0.5),
+        (f"{org_a.slug}/weather", "1.0.0", "weather_cloze", "exact_match (strict-match)", 0.25),
+    ]
+    assert {e.source_name for e in evals} == {"Consortium registry (lm-evaluation-harness 0.4.13)"}
+    assert all(e.source_url.endswith(f"/versions/{version.public_id}/") for e in evals)
+    _, parsed = model_index_to_eval_results(
+        read(card_render(version, endpoint=HUB, evals=evals), "model")["model-index"]
+    )
+    assert parsed == evals
 
 
 # --- provenance --------------------------------------------------------------------------------

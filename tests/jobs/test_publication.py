@@ -21,7 +21,7 @@ from django.utils import timezone
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, hf_hub_download, snapshot_download
 
 from consortium.devhub import DevHub
-from jobs.models import Publication
+from jobs.models import EvalResult, Publication
 from jobs.pipeline import Heartbeat, LeaseLost
 from jobs.publication import publish as publish_module
 from jobs.publication.hub import hub_api
@@ -118,6 +118,25 @@ def test_an_approved_version_is_published_as_one_commit_and_one_tag_and_verified
     assert publish(version) == "not_claimed"
     assert_once(hub, version)
     assert AuditEvent.objects.filter(action="version.published", target_id=str(version.public_id)).count() == 1
+
+
+def test_the_published_card_carries_the_registrys_eval_scores(hub: DevHub, approve, tmp_path: Path) -> None:
+    version = approve(files())
+    suite = factories.VersionFactory(artifact=factories.ArtifactFactory(kind="eval_suite", slug="weather"))
+    EvalResult.objects.create(
+        version=version,
+        suite=suite,
+        task="weather_cloze",
+        metric="acc",
+        filter="none",
+        value=0.75,
+        harness_version="0.4.13",
+    )
+    assert publish(version) == "published"
+    card = ModelCard.load(hf_hub_download("hub-org-a/tiny-llama", "README.md", endpoint=hub.url, cache_dir=tmp_path))
+    [result] = card.data.eval_results
+    assert (result.dataset_name, result.metric_type, result.metric_value) == ("weather_cloze", "acc", 0.75)
+    assert "## Evaluation" in card.text
 
 
 def test_the_tree_at_each_tag_is_exactly_its_manifest(hub: DevHub, approve) -> None:
