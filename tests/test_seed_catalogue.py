@@ -16,7 +16,7 @@ import pytest
 import yaml
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, ModelCard, hf_hub_download
 from safetensors.numpy import load
 
 from consortium import devstack
@@ -32,6 +32,7 @@ from tests.test_devstack import ROOT, Stack, call
 
 State = Version.State
 KINDS = {
+    "eval-suite": Kind.EVAL_SUITE,
     "dataset": Kind.DATASET,
     "recipe": Kind.PRETRAINING_RECIPE,
     "checkpoint": Kind.CHECKPOINT,
@@ -48,15 +49,20 @@ def test_a_first_start_seeds_the_catalogue_through_checks_review_and_the_hub_and
         banner = stack.wait_ready()
         assert "Demo catalogue: being seeded in the background" in banner
         token, _ = re.findall(r"^\s+(ocr_\S+)$", banner, re.MULTILINE)
-        progress = stack.read_until(r"demo catalogue: .*(done: |stopped short)", timeout=240)
+        progress = stack.read_until(r"demo catalogue: .*(done: |stopped short)", timeout=420)
         assert "done: " in progress, progress
-        assert progress.count("checks passed; in review") == 4, progress
+        assert progress.count("checks passed; in review") == 5, progress
+        assert "borealis/pico-weather-evals@1.0.0: the default eval suite for checkpoints and adapters" in progress
+        assert re.search(r"aurora/pico-llama@1\.0\.0: measured: evals passed \(\d+ scores on 1 suite", progress)
         assert "borealis/pico-llama-lora@1.0.0: approved by aurora-reviewer" in progress
 
         states = {}
         for org in ("aurora", "borealis"):
             _, found = call(f"{stack.url}/api/v1/versions/?org={org}", token)
             states |= {f"{v['artifact']['organization']}/{v['artifact']['slug']}": v for v in found["results"]}
+        _, suites = call(f"{stack.url}/api/v1/versions/?org=borealis&kind=eval_suite", token)
+        assert [v["state"] for v in suites["results"]] == ["approved"]
+        states = {ref: v for ref, v in states.items() if v["artifact"]["kind"] != "eval_suite"}
         assert {ref: v["state"] for ref, v in states.items()} == {
             "aurora/pico-weather": "published",
             "aurora/pico-llama-pretraining": "approved",
@@ -71,8 +77,12 @@ def test_a_first_start_seeds_the_catalogue_through_checks_review_and_the_hub_and
         assert edges("aurora/pico-llama", "parents") == {
             ("produced_by", "aurora/pico-llama-pretraining"),
             ("trained_on", "aurora/pico-weather"),
+            ("evaluated_with", "borealis/pico-weather-evals"),  # recorded by its eval step
         }
-        assert edges("borealis/pico-llama-lora", "parents") == {("derived_from", "aurora/pico-llama")}
+        assert edges("borealis/pico-llama-lora", "parents") == {
+            ("derived_from", "aurora/pico-llama"),
+            ("evaluated_with", "borealis/pico-weather-evals"),
+        }
         _, checks = call(f"{stack.url}/api/v1/versions/{states['borealis/pico-llama-lora']['id']}/checks/", token)
         adapter_format = next(step for step in checks["steps"] if step["name"] == "format")
         assert adapter_format["details"]["base"]["shapes_checked"] is True, "compared with the registry base"
@@ -85,6 +95,10 @@ def test_a_first_start_seeds_the_catalogue_through_checks_review_and_the_hub_and
         ):
             assert [t.name for t in hub.list_repo_refs(repo, repo_type=kind).tags] == ["v1.0.0"], repo
         assert "model.safetensors" in hub.list_repo_files("aurora-lab/pico-llama", revision="v1.0.0")
+        for repo in ("aurora-lab/pico-llama", "borealis-ai/pico-llama-lora"):
+            card = ModelCard.load(hf_hub_download(repo, "README.md", revision="v1.0.0", endpoint=stack.hub_url))
+            tasks = {r.dataset_name for r in card.data.eval_results}
+            assert tasks == {"pico_weather_cloze", "pico_weather_perplexity"}, repo
 
         # Seeding again (what every later start would do, were it not told the catalogue is seeded) pushes nothing.
         again = subprocess.run(
@@ -126,7 +140,7 @@ def _catalogue(**states: str) -> dict[str, Version]:
 @pytest.mark.django_db
 def test_the_catalogue_is_absent_then_partial_then_seeded() -> None:
     assert catalogue_status() == "absent"
-    versions = _catalogue(dataset=State.PUBLISHED, recipe=State.CHECKING)
+    versions = _catalogue(**{"eval-suite": State.APPROVED}, dataset=State.PUBLISHED, recipe=State.CHECKING)
     assert catalogue_status() == "partial"
     Version.objects.filter(pk=versions["recipe"].pk).update(state=State.APPROVED)  # a consortium release
     _catalogue(checkpoint=State.PUBLISHED, adapter=State.CHANGES_REQUESTED)
@@ -165,16 +179,22 @@ def test_seeding_needs_the_demo_orgs() -> None:
 def test_an_unreachable_registry_is_named_and_the_seeding_token_is_revoked() -> None:
     for slug in ("aurora", "borealis"):
         member(OrganizationFactory(slug=slug), Role.OWNER, username=f"{slug}-owner")
-    with pytest.raises(SeedingError, match=r"aurora/pico-weather@1\.0\.0: cannot push to http://127\.0\.0\.1:9"):
+    with pytest.raises(
+        SeedingError, match=r"borealis/pico-weather-evals@1\.0\.0: cannot push to http://127\.0\.0\.1:9"
+    ):
         Seeder(url="http://127.0.0.1:9", timeout=5, say=lambda line: None).run()
     token = ApiToken.objects.get(name=TOKEN_NAME)
-    assert (token.organization.slug, token.revoked_at is not None) == ("aurora", True)
+    assert (token.organization.slug, token.revoked_at is not None) == ("borealis", True)
 
 
 @pytest.mark.django_db
 def test_a_failed_check_is_reported_with_its_reasons_and_stops_what_depends_on_it() -> None:
     versions = _catalogue(
-        dataset=State.PUBLISHED, recipe=State.APPROVED, checkpoint=State.CHANGES_REQUESTED, adapter=State.IN_REVIEW
+        **{"eval-suite": State.APPROVED},
+        dataset=State.PUBLISHED,
+        recipe=State.APPROVED,
+        checkpoint=State.CHANGES_REQUESTED,
+        adapter=State.IN_REVIEW,
     )
     run = PipelineRun.objects.create(version=versions["checkpoint"], status=PipelineRun.Status.FAILED)
     reason = {"path": "config.json", "code": "config_missing", "message": "config.json is missing"}
@@ -186,7 +206,7 @@ def test_a_failed_check_is_reported_with_its_reasons_and_stops_what_depends_on_i
         "aurora/pico-llama@1.0.0: checks failed, changes requested: format: config.json: config.json is missing" in said
     )
     assert "borealis/pico-llama-lora@1.0.0: left in review: its parent aurora/pico-llama@1.0.0 did not" in said
-    assert "incomplete: aurora/pico-weather@1.0.0 published" in said
+    assert "incomplete: borealis/pico-weather-evals@1.0.0 approved, aurora/pico-weather@1.0.0 published" in said
     assert versions["adapter"].reviews.count() == 0, "never approved over a refused parent"
     assert not ApiToken.objects.exists(), "nothing to push: no token issued"
 

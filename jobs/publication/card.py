@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 from django.conf import settings
+from django.db.models import Q
 from django.urls import reverse
 from django_countries.fields import Country
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
@@ -27,7 +28,7 @@ from jobs.models import PipelineRun, Publication, Step
 from jobs.publication.hub import hub_web_url
 from jobs.publication.targets import HUB_LICENSE_IDS, OTHER, hub_license, hub_target, version_tag
 from registry.digests import version_digests
-from registry.models import AuditEvent, Kind, LineageEdge, Relation, Review, Version
+from registry.models import AuditEvent, Kind, LineageEdge, Relation, Review, Sharing, Version
 
 BASE_MODEL_RELATIONS = frozenset({"adapter", "merge", "quantized", "finetune"})
 _LICENSE_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
@@ -77,9 +78,12 @@ def card_render(version: Version, *, endpoint: str, evals: Sequence[EvalResult] 
 def hub_eval_results(version: Version) -> list[EvalResult]:
     """The registry's eval scores of `version` as model-index entries: each suite named by its Hub
     dataset repo and tag when it is published there, else by its registry name and number; the
-    source is the registry's version page. Scores without a finite value are left out."""
+    source is the registry's version page. Scores without a finite value are left out, and so are
+    scores on a suite its org keeps to itself (neither published nor shared with the consortium):
+    a public card never names what its owners did not share."""
+    shared = Q(suite__state=Version.State.PUBLISHED) | Q(suite__artifact__sharing=Sharing.CONSORTIUM)
     scores = list(
-        StoredEvalResult.objects.filter(version=version, value__isnull=False)
+        StoredEvalResult.objects.filter(shared, version=version, value__isnull=False)
         .select_related("suite__artifact__organization")
         .order_by("suite_id", "task", "metric", "filter")
     )

@@ -24,6 +24,7 @@ class Item:
     key: str
     lineage: tuple[tuple[str, str], ...] = ()  # (relation, key of the parent item)
     after: tuple[str, ...] = ()  # items its files name by registry reference: finalized first
+    waits_for: tuple[str, ...] = ()  # items that must reach their end state before it is pushed
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
@@ -55,11 +56,18 @@ class Item:
 
 
 CATALOGUE: tuple[Item, ...] = (
+    Item("eval-suite"),  # the stewards' default suite for checkpoints and adapters, once approved
     Item("dataset"),
     Item("recipe", after=("dataset",)),  # its data mixture names the dataset
-    Item("checkpoint", lineage=((Relation.PRODUCED_BY, "recipe"), (Relation.TRAINED_ON, "dataset"))),
+    Item(
+        "checkpoint",
+        lineage=((Relation.PRODUCED_BY, "recipe"), (Relation.TRAINED_ON, "dataset")),
+        waits_for=("eval-suite",),  # so its evals find the default suite
+    ),
     Item("adapter", lineage=((Relation.DERIVED_FROM, "checkpoint"),)),
 )
+# The suite the stewards choose for every version of these kinds once it is approved.
+DEFAULT_SUITE_FOR = {"eval-suite": ("checkpoint", "adapter")}
 
 
 class Stage(StrEnum):

@@ -1,6 +1,7 @@
 """Seeding the demo catalogue through the real product, against a running registry: each org pushes
 its versions with the `consortium` CLI's client (presigned S3 uploads, finalize), the worker runs the
-checks, a reviewer of another org approves through the review service, the worker publishes.
+checks, the steward makes the approved eval suite the default, a reviewer of another org approves
+once the measurements (evals, probes) are taken, the worker publishes with the scores on the card.
 
 It acts only on what is left (a pushed version is never pushed again), reports each move as a line,
 and gives up after `timeout` seconds, saying where every version stopped and why.
@@ -21,10 +22,11 @@ from jobs.models import Step
 from jobs.publication.hub import hub_web_url
 from registry.actors import Actor
 from registry.demo import files
-from registry.demo.catalogue import CATALOGUE, Item, Stage, publication_of, stage_of
+from registry.demo.catalogue import CATALOGUE, DEFAULT_SUITE_FOR, Item, Stage, publication_of, stage_of
 from registry.errors import DomainError
 from registry.models import ApiToken, Membership, Organization, Review, User, Version
 from registry.permissions import Role, Scope
+from registry.services.eval_defaults import eval_suite_default_add
 from registry.services.reviews import review_decide
 from registry.services.tokens import token_issue, token_revoke
 
@@ -46,6 +48,7 @@ class Seeder:
         self.tokens: dict[str, tuple[ApiToken, str]] = {}
         self.reported: dict[str, str] = {}
         self.given_up: dict[str, str] = {}
+        self.defaults_chosen: set[str] = set()
 
     def say(self, line: str) -> None:
         self._say(f"{time.monotonic() - self.started:5.1f}s {line}")
@@ -104,13 +107,17 @@ class Seeder:
     ) -> None:
         version, stage = versions[item.key], stage_of(versions[item.key])
         self.report(item, version, stage)
-        if stage == Stage.PUSH and all(stage_of(versions[key]) != Stage.PUSH for key in item.needs):
+        ready = all(stage_of(versions[key]) != Stage.PUSH for key in item.needs)
+        waited = all(stage_of(versions[key]) == Stage.DONE and self.defaults_done(key) for key in item.waits_for)
+        if stage == Stage.PUSH and ready and waited:
             self.push(item, versions, orgs[item.org], scratch)
+        elif stage == Stage.DONE and item.key in DEFAULT_SUITE_FOR and item.key not in self.defaults_chosen:
+            self.choose_default(item)
         elif stage == Stage.REVIEW and version is not None and item.key not in self.given_up:
             if parent := self.blocked(item, versions):
                 self.stop(item, f"left in review: its parent {parent} did not reach its end state")
-            elif all(stage_of(versions[key]) == Stage.DONE for _, key in item.lineage):
-                self.approve(item, version)  # only now: its card links its parents' Hub releases
+            elif all(stage_of(versions[key]) == Stage.DONE for _, key in item.lineage) and self.measured(item, version):
+                self.approve(item, version)  # only now: its card links its parents' releases and has its scores
 
     def push(self, item: Item, versions: dict[str, Version | None], org: Organization, scratch: Path) -> None:
         try:
@@ -200,6 +207,34 @@ class Seeder:
             self.stop(item, f"approved by {reviewer.username}; its kind needs more approvals than the demo has orgs")
         else:
             self.say(f"{item.ref}: approved by {reviewer.username}, a reviewer of another member organization")
+
+    def choose_default(self, item: Item) -> None:
+        """The steward makes the approved suite the default for the kinds it is meant for."""
+        steward = User.objects.filter(is_steward=True, is_active=True).order_by("pk").first()
+        if steward is None:
+            self.stop(item, "no steward to choose it as the default eval suite")
+            return
+        m = item.manifest
+        for kind in DEFAULT_SUITE_FOR[item.key]:
+            eval_suite_default_add(
+                actor=Actor.for_user(steward), kind=kind, suite=f"{m['organization']}/{m['artifact']}"
+            )
+        self.defaults_chosen.add(item.key)
+        self.say(f"{item.ref}: the default eval suite for {' and '.join(f'{k}s' for k in DEFAULT_SUITE_FOR[item.key])}")
+
+    def defaults_done(self, key: str) -> bool:
+        """An item's part as a default eval suite, if it has one, is played."""
+        return key not in DEFAULT_SUITE_FOR or key in self.defaults_chosen
+
+    def measured(self, item: Item, version: Version) -> bool:
+        """Whether every measurement of the version has finished; says so once, with the figures."""
+        steps = list(Step.objects.filter(run__version=version, gating=False).order_by("position"))
+        if any(step.status not in Step.FINISHED for step in steps):
+            return False
+        if steps and self.reported.get(f"{item.key}/measured") is None:
+            self.reported[f"{item.key}/measured"] = "yes"
+            self.say(f"{item.ref}: measured: " + "; ".join(f"{s.name} {s.status} ({s.summary})" for s in steps))
+        return True
 
     def stop(self, item: Item, why: str) -> None:
         self.given_up[item.key] = why

@@ -15,7 +15,7 @@ from jobs.publication.card import card_render, card_validate, hub_eval_results, 
 from jobs.publication.targets import HubLicense, hub_gated, hub_license, hub_target, version_tag
 from registry.actors import Actor
 from registry.digests import metadata_digest, version_digests
-from registry.models import Kind, LineageEdge, Organization, Review, Version, VersionFile
+from registry.models import Artifact, Kind, LineageEdge, Organization, Review, Sharing, Version, VersionFile
 from registry.services.reviews import version_override
 from tests import factories
 
@@ -320,10 +320,13 @@ def test_the_registrys_scores_become_the_model_index_naming_each_suite_where_it_
         metadata_sha256=MANIFEST,
     )
     local = make_version(org_a, Kind.EVAL_SUITE, slug="weather", number="1.0.0")
+    Artifact.objects.filter(pk=local.artifact_id).update(sharing=Sharing.CONSORTIUM)
+    private = make_version(org_a, Kind.EVAL_SUITE, slug="in-house", number="1.0.0")
     rows = [
         (on_hub, "arith_add", "acc", "none", 0.5),
         (local, "weather_cloze", "exact_match", "strict-match", 0.25),
         (local, "weather_cloze", "bits_per_byte", "none", None),  # no finite value: not a claim to make
+        (private, "in_house_secret", "acc", "none", 0.9),  # its org shares it with nobody: not named in public
     ]
     for suite, task, metric, filter_, value in rows:
         StoredEvalResult.objects.create(
