@@ -201,6 +201,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A step's status appears in checks/ and in a version's measurements: one enum, one name.
+    "ENUM_NAME_OVERRIDES": {"StepStatusEnum": "jobs.models.Step.Status"},
 }
 
 # Idempotency-Key records are kept this long, then purged by beat.

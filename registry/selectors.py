@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,8 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Window
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from jobs.models import PipelineRun, Step
+from jobs.measures.results import Measurements, measurements_of
+from jobs.models import EvalSuiteDefault, PipelineRun, Step
 from registry import search as search_
 from registry.actors import Actor
 from registry.models import (
@@ -351,3 +353,48 @@ def _lineage_hop(actor: Actor, frontier: set[int], *, up: bool) -> QuerySet[Line
             .select_related("child__artifact__organization")
         )
     return query.annotate(total=Window(Count("*"))).order_by("relation", "id")
+
+
+def version_measurements(*, actor: Actor, version: Version) -> Measurements:
+    """The measurements of a version the caller already found through `visible_to`, less what names
+    an eval suite version the caller cannot see (its scores, its entry in the evals evidence): a
+    published model scored on an org's private suite shows the public nothing of that suite."""
+    found = measurements_of(version)
+    if actor.is_steward:
+        return found
+    evals_step = found.step("evals")
+    named = [s.get("suite") for s in (evals_step.details.get("suites", []) if evals_step else [])]
+    uuids = [n for n in named if isinstance(n, str)]
+    suite_ids = {r.suite_id for r in found.evals}
+    if not suite_ids and not uuids:
+        return found
+    seen = Version.objects.visible_to(actor).filter(Q(pk__in=suite_ids) | Q(public_id__in=_uuids(uuids)))
+    pks, public_ids = set(), set()
+    for pk, public_id in seen.values_list("pk", "public_id"):
+        pks.add(pk)
+        public_ids.add(str(public_id))
+    if evals_step is not None and "suites" in evals_step.details:
+        # The row was read for this answer alone and is never saved: narrowing it in memory is safe.
+        suites = [s for s in evals_step.details["suites"] if s.get("suite") in public_ids]
+        evals_step.details = {**evals_step.details, "suites": suites}
+    return Measurements(steps=found.steps, evals=[r for r in found.evals if r.suite_id in pks])
+
+
+def _uuids(values: list[str]) -> list[uuid.UUID]:
+    found = []
+    for value in values:
+        try:
+            found.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return found
+
+
+def eval_suite_default_list(*, actor: Actor) -> QuerySet[EvalSuiteDefault]:
+    """The stewards' default eval suites whose suite the actor sees (one made private since is not
+    listed to others)."""
+    return (
+        EvalSuiteDefault.objects.filter(suite__in=Artifact.objects.visible_to(actor).values("pk"))
+        .select_related("suite__organization")
+        .order_by("kind", "suite__organization__slug", "suite__slug")
+    )

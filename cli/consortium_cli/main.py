@@ -7,7 +7,8 @@
                                           (--for checks: 0 checks passed, 1 changes requested, 2 errored;
                                            --for published: 0 on the Hub, 1 refused or publication failed)
     consortium ls [ORG[/NAME]]            artifacts, or the versions of one
-    consortium show REF                   one version (REF: org/name@1.0, org/name@latest or an id)
+    consortium show REF                   one version (REF: org/name@1.0, org/name@latest or an id) with
+                                          its files, lineage, eval scores and measurements
     consortium pull REF DIR               download a version's files and check every sha256
     consortium review list|show|approve|request-changes|reject
                                           the reviewer's queue, one version's evidence, decisions (-m COMMENT)
@@ -46,6 +47,7 @@ from consortium_cli.display import (
     step_line,
     version_text,
 )
+from consortium_cli.measurements import print_measurements
 from consortium_cli.push import load_spec, push, workers_default
 
 APPROVED = {"approved", "publishing", "published"}
@@ -201,6 +203,8 @@ def cmd_ls(args: argparse.Namespace, api: Api) -> int:
 
 def cmd_show(args: argparse.Namespace, api: Api) -> int:
     version = refs.version_of(api, args.ref)
+    if "measurements" not in version:  # found in a list: the detail adds evals and measurements
+        version = api.get(f"/versions/{version['id']}/")
     files = api.get(f"/versions/{version['id']}/files/")
     lineage = api.get(f"/versions/{version['id']}/lineage/")
     data = {**version, "files": files, "lineage": lineage}
@@ -221,6 +225,7 @@ def cmd_show(args: argparse.Namespace, api: Api) -> int:
     console.print(table)
     for line in lineage_lines(lineage):
         console.print(line, markup=False)
+    print_measurements(console, version)
     return 0
 
 
@@ -289,7 +294,7 @@ def parser() -> argparse.ArgumentParser:
     )
     ls = sub.add_parser("ls", help="list artifacts, or versions of org/name")
     ls.add_argument("ref", nargs="?")
-    show = sub.add_parser("show", help="one version with files and lineage")
+    show = sub.add_parser("show", help="one version with files, lineage, eval scores and measurements")
     show.add_argument("ref")
     pull = sub.add_parser("pull", help="download a version and verify it")
     pull.add_argument("ref")

@@ -7,7 +7,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs.models import PipelineRun, Publication, Step
+from jobs.checks import MEASURES
+from jobs.measures.results import Measurements
+from jobs.models import EvalResult, EvalSuiteDefault, PipelineRun, Publication, Step
 from registry.models import (
     ApiToken,
     Artifact,
@@ -413,6 +415,10 @@ class ReasonOut(serializers.Serializer):
 
 
 class StepOut(serializers.ModelSerializer):
+    gating = serializers.BooleanField(
+        help_text="A gating check decides the way into review; a measurement (evals, probes) informs and never "
+        "gates: it runs once the gating checks have passed, and `skipped` says why it was not taken."
+    )
     progress = ProgressOut(source="*")
     duration = serializers.FloatField(allow_null=True, help_text="Seconds, once finished.")
     reasons = ReasonOut(many=True)
@@ -423,6 +429,7 @@ class StepOut(serializers.ModelSerializer):
         model = Step
         fields = [
             "name",
+            "gating",
             "queue",
             "status",
             "attempts",
@@ -462,6 +469,88 @@ class PipelineOut(serializers.Serializer):
 
 class RerunIn(StrictSerializer):
     reason = serializers.CharField(max_length=2000, help_text="Why it is re-run; kept in the audit log.")
+
+
+# Measurements: eval scores and probe figures, which inform and never gate
+
+
+class EvalSuiteRefOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    name = serializers.SerializerMethodField(help_text="org/slug of the eval suite.")
+    number = serializers.CharField()
+
+    def get_name(self, suite: Version) -> str:
+        return f"{suite.artifact.organization.slug}/{suite.artifact.slug}"
+
+
+class EvalResultOut(serializers.ModelSerializer):
+    suite = EvalSuiteRefOut(help_text="The eval suite version the task comes from.")
+
+    class Meta:
+        model = EvalResult
+        fields = ["suite", "task", "metric", "filter", "value", "stderr", "samples", "task_version", "harness_version"]
+
+
+class MeasurementOut(serializers.ModelSerializer):
+    details = serializers.JSONField(help_text="The figures: see each measurement's documented shape.")
+
+    class Meta:
+        model = Step
+        fields = ["status", "summary", "details", "finished_at"]
+
+
+class VersionDetailOut(VersionOut):
+    """One version with what the registry measured of it (outside what was approved). Needs the
+    `measurements` context (selectors.version_measurements): the lists carry none of this."""
+
+    evals = serializers.SerializerMethodField(help_text="Every score, by suite version, task, metric and filter.")
+    measurements = serializers.SerializerMethodField(
+        help_text=f"By name ({', '.join(MEASURES)}): status (a `skipped` one's summary says why, like "
+        "'not measured (size)'), summary, details and when it finished. Empty before the checks pass."
+    )
+
+    class Meta(VersionOut.Meta):
+        fields = [*VersionOut.Meta.fields, "evals", "measurements"]
+
+    @extend_schema_field(EvalResultOut(many=True))
+    def get_evals(self, version: Version) -> Any:
+        found: Measurements = self.context["measurements"]
+        return EvalResultOut(found.evals, many=True).data
+
+    @extend_schema_field(serializers.DictField(child=MeasurementOut()))
+    def get_measurements(self, version: Version) -> dict[str, Any]:
+        found: Measurements = self.context["measurements"]
+        return {step.name: MeasurementOut(step).data for step in found.steps}
+
+
+class MeasuresRerunIn(StrictSerializer):
+    step = serializers.ChoiceField(choices=list(MEASURES), help_text="The measurement to run again.")
+    reason = serializers.CharField(max_length=2000, help_text="Why it is re-run; kept in each version's audit log.")
+    suite = serializers.CharField(
+        required=False, max_length=200, help_text="evals only: just the versions scored on this suite (org/slug)."
+    )
+
+
+class MeasuresRerunOut(serializers.Serializer):
+    queued = serializers.IntegerField(help_text="Measurements queued again, one per version.")
+
+
+class EvalSuiteDefaultOut(serializers.ModelSerializer):
+    suite = serializers.SerializerMethodField(help_text="org/slug of the eval suite; its newest usable version runs.")
+
+    class Meta:
+        model = EvalSuiteDefault
+        fields = ["id", "kind", "suite", "created_at"]
+
+    def get_suite(self, default: EvalSuiteDefault) -> str:
+        return f"{default.suite.organization.slug}/{default.suite.slug}"
+
+
+class EvalSuiteDefaultIn(StrictSerializer):
+    kind = serializers.ChoiceField(choices=Kind.choices, help_text="checkpoint or adapter.")
+    suite = serializers.CharField(
+        max_length=200, help_text="org/slug of an eval suite shared with the consortium or published."
+    )
 
 
 # Review

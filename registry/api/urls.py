@@ -17,11 +17,13 @@ router.register("versions", views.VersionViewSet, basename="version")
 router.register("uploads", views.UploadViewSet, basename="upload")
 router.register("review-queue", views.ReviewQueueViewSet, basename="review-queue")
 router.register("review-policies", views.ReviewPolicyViewSet, basename="review-policy")
+router.register("eval-suite-defaults", views.EvalSuiteDefaultViewSet, basename="eval-suite-default")
 
 urlpatterns = [
     path("", views.ApiRootView.as_view(), name="api-root"),
     path("", include(router.urls)),
     path("me/", views.MeView.as_view(), name="me"),
+    path("measures/rerun/", views.MeasuresRerunView.as_view(), name="measures-rerun"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs import pipeline
+from jobs.models import EvalSuiteDefault
 from jobs.publication.publish import publication_retry
 from jobs.publication.withdraw import artifact_withdraw, version_withdraw
 from registry import selectors, storage
@@ -37,7 +38,7 @@ from registry.models import (
     VersionFile,
 )
 from registry.permissions import Capability
-from registry.services import artifacts, organizations, reviews, tokens, uploads, versions
+from registry.services import artifacts, eval_defaults, organizations, reviews, tokens, uploads, versions
 from registry.services.uploads import FileIn
 from registry.services.versions import ComputeIn, LineageIn
 
@@ -267,6 +268,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         "declare_files": write(Capability.PUSH),
         "finalize": write(Capability.PUSH),
         "checks": PUBLIC_READ,
+        "evals": PUBLIC_READ,
         "checks_rerun": MEMBER_READ,  # stewards only: the service refuses everyone else
         "reviews": MEMBER_READ,  # reviewers' names and comments are for the consortium, not the public
         "review": MEMBER_READ,  # reviewers of other orgs only: the service refuses everyone else
@@ -283,6 +285,13 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
     @extend_schema(parameters=[s.VersionFilter])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: s.VersionDetailOut})
+    def retrieve(self, request: Request, version_id: str) -> Response:
+        """The version, with its eval scores and measurements (the list leaves them out)."""
+        version = self.get_object()
+        found = selectors.version_measurements(actor=self.actor, version=version)
+        return Response(s.VersionDetailOut(version, context={"measurements": found}).data)
 
     @extend_schema(request=s.VersionIn, responses={201: s.VersionOut, 200: s.VersionOut})
     def create(self, request: Request) -> Response:
@@ -341,10 +350,19 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         internal = self.actor.is_steward or self.actor.can(version.artifact.organization_id, Capability.READ)
         return Response(s.PipelineOut(run, context={"internal": internal}).data)
 
+    @extend_schema(responses={200: s.EvalResultOut(many=True)})
+    @action(detail=True, methods=["get"])
+    def evals(self, request: Request, version_id: str) -> Response:
+        """The version's eval scores, by suite version, task, metric and filter (the `evals`
+        measurement's status and evidence are in checks/ and in the version's `measurements`)."""
+        found = selectors.version_measurements(actor=self.actor, version=self.get_object())
+        return Response(s.EvalResultOut(found.evals, many=True).data)
+
     @extend_schema(request=s.RerunIn, responses={200: s.StepOut})
     @action(detail=True, methods=["post"], url_path=r"checks/(?P<step_name>[a-z_]+)/rerun", url_name="checks-rerun")
     def checks_rerun(self, request: Request, version_id: str, step_name: str) -> Response:
-        """Re-run an errored check from scratch (stewards; the reason is audited)."""
+        """Re-run an errored check, or a finished measurement of a version whose checks passed, from
+        scratch (stewards; the reason is audited)."""
         data = _validated(s.RerunIn, request.data)
         step = selectors.step_get(version=self.get_object(), name=step_name)
         rerun = pipeline.step_rerun(actor=self.actor, step=step, reason=data["reason"])
@@ -454,6 +472,51 @@ class ReviewPolicyViewSet(mixins.ListModelMixin, Base):
         return Response(s.ReviewPolicyOut(policy).data)
 
 
+class EvalSuiteDefaultViewSet(mixins.ListModelMixin, Base):
+    """The eval suites the stewards chose for every checkpoint or adapter (its newest usable version
+    runs on each); pushers may name more in `metadata.eval_suites`. Stewards add and remove them."""
+
+    serializer_class = s.EvalSuiteDefaultOut
+    pagination_class = None  # a handful: a few suites per kind
+    lookup_value_regex = "[0-9]+"
+    # Signed-in members read; the service admits stewards only to writes (never a token).
+    action_policy = {"list": MEMBER_READ, "create": MEMBER_READ, "destroy": MEMBER_READ}
+
+    def get_queryset(self) -> QuerySet[EvalSuiteDefault]:
+        return selectors.eval_suite_default_list(actor=self.actor)
+
+    @extend_schema(request=s.EvalSuiteDefaultIn, responses={201: s.EvalSuiteDefaultOut, 200: s.EvalSuiteDefaultOut})
+    def create(self, request: Request) -> Response:
+        """Choose a suite for a kind. The same choice again answers 200 with the existing one."""
+        data = _validated(s.EvalSuiteDefaultIn, request.data)
+        default, created = eval_defaults.eval_suite_default_add(actor=self.actor, **data)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(s.EvalSuiteDefaultOut(default).data, status=code)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str) -> Response:
+        """Stop choosing it; scores already taken stay."""
+        eval_defaults.eval_suite_default_remove(actor=self.actor, default=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeasuresRerunView(APIView):
+    """A steward runs a measurement again on every version that has it finished (or, for evals,
+    only those scored on `suite`): after a new harness or suite version lands."""
+
+    permission_classes = [ActionPolicy]
+    action_policy = {"post": MEMBER_READ}  # stewards only: the service refuses everyone else
+    action = "post"
+
+    @extend_schema(request=s.MeasuresRerunIn, responses={200: s.MeasuresRerunOut})
+    def post(self, request: Request) -> Response:
+        data = _validated(s.MeasuresRerunIn, request.data)
+        queued = eval_defaults.measures_rerun_named(
+            actor=Actor.of(request), name=data["step"], reason=data["reason"], suite=data.get("suite")
+        )
+        return Response(s.MeasuresRerunOut({"queued": queued}).data)
+
+
 class ApiRootView(APIView):
     """Where to start: the collections and the API's documentation."""
 
@@ -463,13 +526,24 @@ class ApiRootView(APIView):
 
     @extend_schema(responses={200: dict[str, str]})
     def get(self, request: Request) -> Response:
-        names = ["organizations", "artifacts", "versions", "review-queue", "review-policies", "me", "schema", "docs"]
+        names = [
+            "organizations",
+            "artifacts",
+            "versions",
+            "review-queue",
+            "review-policies",
+            "eval-suite-defaults",
+            "me",
+            "schema",
+            "docs",
+        ]
         routes = {
             "organizations": "organization-list",
             "artifacts": "artifact-list",
             "versions": "version-list",
             "review-queue": "review-queue-list",
             "review-policies": "review-policy-list",
+            "eval-suite-defaults": "eval-suite-default-list",
         }
         return Response({name: request.build_absolute_uri(reverse(routes.get(name, name))) for name in names})
 

@@ -10,11 +10,12 @@ import re
 import pytest
 from rest_framework.test import APIClient
 
-from jobs.models import PipelineRun, Step
+from jobs.models import EvalSuiteDefault, PipelineRun, Step
 from registry.actors import Actor
 from registry.models import ApiToken, AuditEvent, Blob, Version, VersionFile
 from registry.permissions import ROLE_CAPABILITIES, Capability, token_capabilities
 from registry.services.tokens import token_issue
+from tests import factories
 from tests.api.world import ACTORS, ActorSpec, World, build_world
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +38,10 @@ ROUTES_COVERED = {
     "version-finalize",
     "version-checks",
     "version-checks-rerun",
+    "version-evals",
+    "eval-suite-default-list",
+    "eval-suite-default-detail",
+    "measures-rerun",
     "version-reviews",
     "version-override",
     "version-publish",
@@ -362,6 +367,35 @@ def test_checks_are_read_as_their_version_and_re_run_by_stewards_only(world: Wor
             assert response.status_code == 200, response.content
     reruns = AuditEvent.objects.filter(action="check.rerun").count()
     assert reruns == (sum(v.state == State.CHECKING for v in checked) if spec.steward else 0)
+
+
+@pytest.mark.parametrize("spec", ACTORS, ids=lambda s: s.name)
+def test_evals_are_read_as_their_version_and_default_suites_and_re_runs_changed_by_stewards(
+    world: World, spec: ActorSpec
+) -> None:
+    client = client_for(world, spec)
+    for version in world.versions:
+        response = client.get(f"/api/v1/versions/{version.public_id}/evals/")
+        assert response.status_code == read_status(spec, world.sees_version(spec, version)), (version, spec.name)
+    artifact = factories.ArtifactFactory(
+        organization=world.orgs["org-b"], kind="eval_suite", slug="matrix-evals", sharing="consortium"
+    )
+    factories.VersionFactory(artifact=artifact, state=State.PUBLISHED)
+    existing = EvalSuiteDefault.objects.create(kind="adapter", suite=artifact)
+    audit_before = AuditEvent.objects.count()
+    listed = client.get("/api/v1/eval-suite-defaults/")
+    assert listed.status_code == (401 if spec.username is None else 200 if spec.can_read else 403)
+    if listed.status_code == 200:
+        assert [d["suite"] for d in listed.json()] == ["org-b/matrix-evals"]
+    writes = [
+        (client.post("/api/v1/eval-suite-defaults/", {"kind": "checkpoint", "suite": "org-b/matrix-evals"}), 201),
+        (client.delete(f"/api/v1/eval-suite-defaults/{existing.pk}/"), 204),
+        (client.post("/api/v1/measures/rerun/", {"step": "evals", "reason": "matrix"}), 200),
+    ]
+    for response, ok in writes:
+        expected = 401 if spec.username is None else ok if spec.steward else 403
+        assert response.status_code == expected, (spec.name, response.content)
+    assert AuditEvent.objects.count() - audit_before == (2 if spec.steward else 0)
 
 
 @pytest.mark.parametrize("spec", ACTORS, ids=lambda s: s.name)
