@@ -1,4 +1,4 @@
-"""A version's page, the checks partial it polls while the pipeline runs, and its file downloads."""
+"""A version's page, the checks and measurements partial it polls while they run, and its file downloads."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from registry.digests import version_digests
 from registry.models import LineageEdge, Version
 from registry.permissions import Capability
 from registry.portal import lineage_graph
+from registry.portal.measurements import measurements_view
 from registry.services import reviews
 
 AUDIT_SHOWN = 50  # the newest events of a version on its page; the org's audit log has them all
@@ -38,9 +39,24 @@ def _pipeline(version: Version) -> PipelineRun | None:
         return None
 
 
+def _pipeline_context(actor: Actor, version: Version) -> dict[str, Any]:
+    """The gating checks and the measurements, and whether the page should keep polling them:
+    while the checks run, and while a measurement of a run whose checks passed is queued or running."""
+    run = _pipeline(version)
+    measured = measurements_view(actor=actor, version=version, run=run)
+    return {
+        "run": run,
+        "checks": [step for step in run.steps.all() if step.gating] if run else [],
+        "measured": measured,
+        "live": run is not None
+        and (run.status == PipelineRun.Status.RUNNING or (measured is not None and measured.live)),
+    }
+
+
 def version_detail(request: HttpRequest, version_id: str) -> HttpResponse:
-    """A version: what was declared, its files, every check with its evidence (live while it runs),
-    its lineage, the reviews, its publication and audit trail; reviewers and stewards act here too."""
+    """A version: what was declared, its files, every check with its evidence and its measurements
+    (live while they run), its lineage, the reviews, its publication and audit trail; reviewers and
+    stewards act here too."""
     actor = Actor.of(request)
     version = version_or_404(request, version_id)
     prefetch_related_objects([version], "files", "parent_edges__parent")  # what the digests read
@@ -51,7 +67,7 @@ def version_detail(request: HttpRequest, version_id: str) -> HttpResponse:
     audit = list(selectors.version_audit_list(actor=actor, version=version)[: AUDIT_SHOWN + 1]) if may_audit else []
     context = {
         "version": version,
-        "run": _pipeline(version),
+        **_pipeline_context(actor, version),
         "files": files,
         "total_size": sum(f.size for f in files),
         "lineage": _lineage(selectors.lineage_graph(actor=actor, version=version)),
@@ -75,9 +91,10 @@ def version_detail(request: HttpRequest, version_id: str) -> HttpResponse:
 
 
 def version_checks(request: HttpRequest, version_id: str) -> HttpResponse:
-    """The checks table alone: what the version page polls (htmx) while the pipeline runs."""
+    """The checks and measurements alone: what the version page polls (htmx) while they run."""
+    actor = Actor.of(request)
     version = version_or_404(request, version_id)
-    return render(request, "registry/_checks.html", {"version": version, "run": _pipeline(version)})
+    return render(request, "registry/_pipeline.html", {"version": version, **_pipeline_context(actor, version)})
 
 
 def version_file_download(request: HttpRequest, version_id: str, file_id: int) -> HttpResponse:

@@ -62,4 +62,4 @@ def test_the_version_page_follows_running_checks_without_a_reload(
     expect(page.get_by_role("cell", name="10 files match")).to_be_visible(timeout=6000)
     assert page.evaluate("window.notReloaded") is True, "updated in place, not by reloading the page"
     page.wait_for_timeout(2500)
-    expect(page.locator("#checks")).not_to_have_attribute("hx-trigger", "every 2s")
+    expect(page.locator("#pipeline")).not_to_have_attribute("hx-trigger", "every 2s")

@@ -1,5 +1,6 @@
 """The version page in a real browser: the lineage picture is clickable, keyboard-reachable and
-named for assistive technology (the `page` fixture runs axe-core on every page), and fits a phone."""
+named for assistive technology (the `page` fixture runs axe-core on every page), and fits a phone;
+the measurements read as tables and lists and follow a running eval without a reload."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import pytest
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
+from jobs.models import Step
 from registry.models import LineageEdge
 from tests.conftest import Member
 from tests.factories import ArtifactFactory, VersionFactory
+from tests.test_portal_measurements import checkpoint, fully_measured, measured, suite_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -61,3 +64,32 @@ def test_the_lineage_scrolls_inside_itself_on_a_phone(
     box = page.locator(".lineage-graph")
     assert box.evaluate("e => e.scrollWidth > e.clientWidth"), "the picture keeps its size and scrolls"
     expect(page.get_by_role("list", name="Every link")).to_contain_text("org-a/a-eval-suite")
+
+
+def test_the_measurements_read_as_named_tables_and_follow_a_running_eval(
+    signed_in: Callable[[Member], Page], live_server: LiveServer, alice: Member
+) -> None:
+    suite = suite_of(alice.organization, "mini-mmlu", state="approved")
+    done = fully_measured(alice.organization, suite, slug="done")
+    page = signed_in(alice)
+    page.goto(f"{live_server.url}/versions/{done.public_id}/")
+    scores = page.get_by_role("table", name=f"org-a/mini-mmlu {suite.number}")
+    expect(scores.get_by_role("row")).to_have_count(4)
+    expect(scores.get_by_role("columnheader", name="Value ± stderr")).to_be_visible()
+    matrix = page.get_by_role("table", name="Does it load and run with the common tooling?")
+    expect(matrix.get_by_role("row", name="AutoModelForCausalLM generates")).to_contain_text("failed")
+
+    running = checkpoint(alice.organization, "running", state="in_review")
+    run = measured(
+        running, evals={"status": "running", "progress_done": 10, "progress_total": 40, "progress_unit": "requests"}
+    )
+    page.goto(f"{live_server.url}/versions/{running.public_id}/")
+    progress = page.get_by_label("Evaluations progress")
+    expect(progress).to_have_attribute("value", "10")
+    page.evaluate("window.notReloaded = true")
+    Step.objects.filter(run=run, name="evals").update(progress_done=30)
+    expect(progress).to_have_attribute("value", "30", timeout=6000)
+    Step.objects.filter(run=run, name="evals").update(status="passed", summary="0 scores on 1 suite(s)")
+    expect(page.locator("#measurements")).to_contain_text("0 scores on 1 suite(s)", timeout=6000)
+    assert page.evaluate("window.notReloaded") is True, "updated in place, not by reloading the page"
+    expect(page.locator("#pipeline")).not_to_have_attribute("hx-trigger", "every 2s")
