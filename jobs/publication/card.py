@@ -102,6 +102,9 @@ def hub_eval_results(version: Version) -> list[EvalResult]:
                 task_type="text-generation",
                 dataset_type=on_hub or f"{suite.artifact.organization.slug}/{suite.artifact.slug}",
                 dataset_name=score.task,
+                # The Hub groups scores by dataset type, config, split and revision, not by name:
+                # each task is a config of its suite, or the tasks' scores would merge into one.
+                dataset_config=score.task,
                 dataset_revision=version_tag(suite) if on_hub else suite.number,
                 metric_type=score.metric,
                 metric_name=score.metric if score.filter == "none" else f"{score.metric} ({score.filter})",

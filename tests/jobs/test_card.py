@@ -324,6 +324,7 @@ def test_the_registrys_scores_become_the_model_index_naming_each_suite_where_it_
     private = make_version(org_a, Kind.EVAL_SUITE, slug="in-house", number="1.0.0")
     rows = [
         (on_hub, "arith_add", "acc", "none", 0.5),
+        (on_hub, "arith_sub", "acc", "none", 0.375),  # a second task of the same suite stays its own entry
         (local, "weather_cloze", "exact_match", "strict-match", 0.25),
         (local, "weather_cloze", "bits_per_byte", "none", None),  # no finite value: not a claim to make
         (private, "in_house_secret", "acc", "none", 0.9),  # its org shares it with nobody: not named in public
@@ -343,6 +344,7 @@ def test_the_registrys_scores_become_the_model_index_naming_each_suite_where_it_
 
     assert [(e.dataset_type, e.dataset_revision, e.dataset_name, e.metric_name, e.metric_value) for e in evals] == [
         ("hub-org-a/arith", "v2.0.0", "arith_add", "acc", 0.5),
+        ("hub-org-a/arith", "v2.0.0", "arith_sub", "acc", 0.375),
         (f"{org_a.slug}/weather", "1.0.0", "weather_cloze", "exact_match (strict-match)", 0.25),
     ]
     assert {e.source_name for e in evals} == {"Consortium registry (lm-evaluation-harness 0.4.13)"}
