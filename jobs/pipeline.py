@@ -411,6 +411,22 @@ def _run_backfill(version_id: int) -> int:
     return 1
 
 
+def step_rerun_refusal(step: Step, *, run: PipelineRun, version: Version) -> str | None:
+    """Why a steward may not re-run `step` of `run` now, or None when they may. `step_rerun`
+    enforces it; the version page shows its re-run forms by it, so the two never disagree."""
+    if step.gating and step.status != Step.Status.ERRORED:
+        return f"check {step.name} is {step.status}; only an errored check is re-run"
+    if step.gating and version.state != Version.State.CHECKING:
+        return f"version {version.number} is {version.state}: its checks are settled"
+    if not step.gating and step.status not in Step.FINISHED:
+        return f"{step.name} of version {version.number} is already {step.status}"
+    if not step.gating and run.status != PipelineRun.Status.PASSED:
+        return f"the checks of version {version.number} have not passed; its measurements wait for them"
+    if version.state == Version.State.DELETED:
+        return f"version {version.number} is deleted"
+    return None
+
+
 @transaction.atomic(durable=True)
 def step_rerun(*, actor: Actor, step: Step, reason: str) -> Step:
     """A steward runs a step again from scratch (attempts reset), with a reason: an `errored` check
@@ -424,18 +440,9 @@ def step_rerun(*, actor: Actor, step: Step, reason: str) -> Step:
         .get(pk=step.pk)
     )
     version = step.run.version
-    if step.gating and step.status != Step.Status.ERRORED:
-        raise InvalidTransition(f"check {step.name} is {step.status}; only an errored check is re-run", field="step")
-    if step.gating and version.state != Version.State.CHECKING:
-        raise InvalidTransition(f"version {version.number} is {version.state}: its checks are settled", field="step")
-    if not step.gating and step.status not in Step.FINISHED:
-        raise InvalidTransition(f"{step.name} of version {version.number} is already {step.status}", field="step")
-    if not step.gating and step.run.status != PipelineRun.Status.PASSED:
-        raise InvalidTransition(
-            f"the checks of version {version.number} have not passed; its measurements wait for them", field="step"
-        )
-    if version.state == Version.State.DELETED:
-        raise InvalidTransition(f"version {version.number} is deleted", field="step")
+    refusal = step_rerun_refusal(step, run=step.run, version=version)
+    if refusal is not None:
+        raise InvalidTransition(refusal, field="step")
     Step.objects.filter(pk=step.pk).update(
         status=Step.Status.QUEUED,
         attempts=0,

@@ -111,7 +111,7 @@ def test_a_first_start_seeds_the_catalogue_through_checks_review_and_the_hub_and
             check=False,
         )
         assert (again.returncode, again.stderr) == (0, "")
-        assert "already seeded: aurora/pico-weather@1.0.0 published" in again.stdout
+        assert "already seeded: borealis/pico-weather-evals@1.0.0 approved, aurora/pico-weather@1.0.0" in again.stdout
         _, found = call(f"{stack.url}/api/v1/versions/?org=aurora", token)
         assert len(found["results"]) == 3
     finally:

@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     progress_reported(ProgressFile(args.progress))
 
     import lm_eval
+    import torch
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=str(args.suite), include_defaults=False)
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         model_args=model_args,
         tasks=tasks,
         task_manager=manager,
-        device="cpu",
+        device="cuda" if torch.cuda.is_available() else "cpu",  # the gpu worker's accelerator, when it has one
         batch_size=args.batch_size,
         num_fewshot=0,
         bootstrap_iters=100,

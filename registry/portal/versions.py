@@ -11,7 +11,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
-from jobs.models import PipelineRun, Publication
+from jobs import pipeline
+from jobs.models import PipelineRun, Publication, Step
 from jobs.publication.hub import hub_web_url
 from registry import selectors, storage
 from registry.actors import Actor
@@ -44,13 +45,23 @@ def _pipeline_context(actor: Actor, version: Version) -> dict[str, Any]:
     while the checks run, and while a measurement of a run whose checks passed is queued or running."""
     run = _pipeline(version)
     measured = measurements_view(actor=actor, version=version, run=run)
+    checks = [step for step in run.steps.all() if step.gating] if run else []
+    measures = [m.step for m in measured.measurements] if measured else []
     return {
         "run": run,
-        "checks": [step for step in run.steps.all() if step.gating] if run else [],
+        "checks": checks,
         "measured": measured,
+        "rerunnable": _rerunnable(actor, version, run, checks + measures),
         "live": run is not None
         and (run.status == PipelineRun.Status.RUNNING or (measured is not None and measured.live)),
     }
+
+
+def _rerunnable(actor: Actor, version: Version, run: PipelineRun | None, steps: list[Step]) -> set[int]:
+    """The steps that get a re-run form: for stewards, those `step_rerun` would accept now."""
+    if not actor.is_steward or run is None:
+        return set()
+    return {step.pk for step in steps if pipeline.step_rerun_refusal(step, run=run, version=version) is None}
 
 
 def version_detail(request: HttpRequest, version_id: str) -> HttpResponse:

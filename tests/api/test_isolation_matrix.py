@@ -53,6 +53,7 @@ ROUTES_COVERED = {
     "portal-version",
     "portal-version-checks",
     "portal-version-file-download",
+    "portal-version-step-rerun",
     "portal-artifact",
     "portal-browse",
     "portal-org",
@@ -367,6 +368,31 @@ def test_checks_are_read_as_their_version_and_re_run_by_stewards_only(world: Wor
             assert response.status_code == 200, response.content
     reruns = AuditEvent.objects.filter(action="check.rerun").count()
     assert reruns == (sum(v.state == State.CHECKING for v in checked) if spec.steward else 0)
+
+
+@pytest.mark.parametrize("spec", [s for s in ACTORS if s.token_org is None], ids=lambda s: s.name)
+def test_the_portals_re_run_form_is_for_stewards_only(world: World, spec: ActorSpec) -> None:
+    from django.test import Client
+
+    checked = with_errored_checks(world)
+    client = Client()  # the portal's forms post form data
+    if spec.username is not None:
+        client.force_login(world.users[spec.username])
+    for version in checked:
+        response = client.post(f"/versions/{version.public_id}/steps/integrity/rerun/", {"reason": "matrix"})
+        if spec.username is None:
+            assert response.status_code == 302, "sign in first"
+            assert response["Location"].startswith("/accounts/login/")
+        elif not world.sees_version(spec, version):
+            assert response.status_code == 404, (version, spec.name)
+        elif not spec.steward:
+            assert response.status_code == 403, (version, spec.name)
+        else:
+            assert response.status_code == 302, "back to the version page, with what happened"
+    reruns = AuditEvent.objects.filter(action="check.rerun").count()
+    assert reruns == (sum(v.state == State.CHECKING for v in checked) if spec.steward else 0)
+    queued = Step.objects.filter(name="integrity", status=Step.Status.QUEUED).count()
+    assert queued == reruns
 
 
 @pytest.mark.parametrize("spec", ACTORS, ids=lambda s: s.name)

@@ -93,3 +93,34 @@ def test_the_measurements_read_as_named_tables_and_follow_a_running_eval(
     expect(page.locator("#measurements")).to_contain_text("0 scores on 1 suite(s)", timeout=6000)
     assert page.evaluate("window.notReloaded") is True, "updated in place, not by reloading the page"
     expect(page.locator("#pipeline")).not_to_have_attribute("hx-trigger", "every 2s")
+
+
+def test_a_steward_re_runs_a_measurement_and_polling_keeps_the_reason_being_typed(
+    signed_in: Callable[[Member], Page], live_server: LiveServer, alice: Member, steward: Member
+) -> None:
+    version = checkpoint(alice.organization, "re-measured", state="in_review")
+    run = measured(
+        version,
+        evals={"status": "passed", "summary": "4 scores on 1 suite(s)", "details": {"suites": []}},
+        cost={"status": "running", "progress_done": 1, "progress_total": 4, "progress_unit": "files"},
+    )
+    page = signed_in(steward)
+    page.goto(f"{live_server.url}/versions/{version.public_id}/")
+    progress = page.get_by_label("Cost progress")
+    reason = page.get_by_label("Reason to re-run Evaluations")
+    reason.fill("lm-eval 0.4.14 landed")
+    Step.objects.filter(run=run, name="cost").update(progress_done=2)
+    page.wait_for_timeout(4500)  # two polls' worth: both skipped while the form holds a reason
+    expect(reason).to_have_value("lm-eval 0.4.14 landed")
+    expect(reason).to_be_focused()
+    expect(progress).to_have_attribute("value", "1")
+
+    reason.fill("")
+    page.locator("#measurements-heading").click()  # away from the form: polling resumes
+    expect(progress).to_have_attribute("value", "2", timeout=6000)
+
+    page.get_by_label("Reason to re-run Evaluations").fill("lm-eval 0.4.14 landed")
+    page.get_by_role("button", name="Re-run Evaluations").click()
+    expect(page.get_by_role("status")).to_contain_text("evals queued again")
+    assert Step.objects.get(run=run, name="evals").status == Step.Status.QUEUED
+    expect(page.get_by_label("Reason to re-run Evaluations")).to_have_count(0)

@@ -122,7 +122,8 @@ def test_an_approved_version_is_published_as_one_commit_and_one_tag_and_verified
 
 def test_the_published_card_carries_the_registrys_eval_scores(hub: DevHub, approve, tmp_path: Path) -> None:
     version = approve(files())
-    suite = factories.VersionFactory(artifact=factories.ArtifactFactory(kind="eval_suite", slug="weather"))
+    shared = factories.ArtifactFactory(kind="eval_suite", slug="weather", sharing="consortium")
+    suite = factories.VersionFactory(artifact=shared)
     EvalResult.objects.create(
         version=version,
         suite=suite,
