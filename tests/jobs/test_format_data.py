@@ -302,3 +302,23 @@ def test_values_of_unexpected_types_are_reasons_not_crashes(
 
     assert ctx.reasons
     json.dumps(ctx.details)
+
+
+def test_a_reused_run_resolves_to_a_recipe_of_either_stage_and_nothing_else(stored_version: StoredVersion) -> None:
+    other = factories.ArtifactFactory(kind="posttraining_recipe", sharing=Sharing.CONSORTIUM)
+    reused = factories.VersionFactory(artifact=other, state=Version.State.APPROVED)
+    dataset = factories.VersionFactory(
+        artifact=factories.ArtifactFactory(kind="dataset", sharing=Sharing.CONSORTIUM), state=Version.State.APPROVED
+    )
+    recipe = copy.deepcopy(recipes.pretraining_recipe())
+    recipe["reuses"] = [f"{other}@{reused.number}", f"{dataset.artifact}@{dataset.number}", "nobody/nothing@1.0.0"]
+    ctx = run_check("format", stored_version("pretraining_recipe", recipes.recipe_files(recipe)))
+
+    assert [r.message.split(": ")[0] for r in ctx.reasons] == ["reuses[1]", "reuses[2]"]
+    assert "is a dataset, expected a recipe" in ctx.reasons[0].message
+    assert {
+        "field": "reuses[0]",
+        "ref": f"{other}@{reused.number}",
+        "kind": "recipe",
+        "state": "approved",
+    } in ctx.details["registry_refs"]

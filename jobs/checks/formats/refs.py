@@ -14,7 +14,7 @@ from __future__ import annotations
 from jobs.checks.base import CheckContext
 from jobs.checks.schemas.common import REGISTRY_REF
 from registry.actors import Actor
-from registry.models import Version
+from registry.models import Kind, Version
 from registry.permissions import Role
 
 UNSETTLED = (Version.State.DRAFT, Version.State.DELETED)
@@ -22,6 +22,10 @@ UNSETTLED = (Version.State.DRAFT, Version.State.DELETED)
 
 def member_of(org_id: int) -> Actor:
     return Actor(user=None, roles={org_id: Role.VIEWER})
+
+
+# A kind a reference may name by its family: a reused run is a recipe of either stage.
+KINDS_MEANT: dict[str, tuple[str, ...]] = {"recipe": (Kind.PRETRAINING_RECIPE, Kind.POSTTRAINING_RECIPE)}
 
 
 def resolve(version: Version, ref: str, kind: str) -> tuple[Version | None, str]:
@@ -39,7 +43,7 @@ def resolve(version: Version, ref: str, kind: str) -> tuple[Version | None, str]
     )
     if found is None:
         return None, f"'{ref}' does not resolve: no such {kind} version that members of this org can see"
-    if found.artifact.kind != kind:
+    if found.artifact.kind not in KINDS_MEANT.get(kind, (kind,)):
         return None, f"'{ref}' is a {found.artifact.kind}, expected a {kind}"
     return found, ""
 

@@ -6,8 +6,13 @@ section for RL (optional for DPO, where it holds the preference algorithm and it
 Failed runs are first-class: `outcome.status` may be diverged, abandoned, … and such a recipe is a
 valid release — it is what stops another member from paying for the same failure.
 
-Counts (`parameters`, `total_tokens`, `tokens`, `global_batch_tokens`) accept an integer or a
-human string ('7B', '1.5T'; K/M/B/T are decimal) and are normalised to integers.
+Counts (`parameters`, `total_tokens`, `tokens`, `global_batch_tokens`, `warmup_tokens`) accept an
+integer or a human string ('7B', '1.5T'; K/M/B/T are decimal) and are normalised to integers. Mixture
+weights are fractions or percentages ('20%'); a mixture may instead give every item a token budget,
+and the weights are then derived (tokens / sum). Spellings the schema would otherwise refuse are
+mapped to its names ('AdamW' → 'adamw', 'cosine_decay' → 'cosine'); other aliases are the prior-art
+search's business (jobs.prior_art.normalize). `reuses` names other members' recipe versions this run
+builds on instead of re-running them.
 Stage-dependent presence rules are checked on the raw mapping (`stage_problems`), so they are
 reported together with every field error instead of after them.
 """
@@ -18,7 +23,16 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, Field, NonNegativeFloat, NonNegativeInt, PositiveInt, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from jobs.checks.schemas.common import Commit, Count, HubRef, Identifier, Section, Source, Text
 
@@ -31,6 +45,7 @@ RL_ALGORITHMS: tuple[str, ...] = get_args(RLAlgorithm)
 PREFERENCE_ALGORITHMS: tuple[str, ...] = get_args(PreferenceAlgorithm)
 GROUP_ALGORITHMS = ("grpo", "rloo", "dapo")  # baselines computed within a group of rollouts
 WEIGHT_TOLERANCE = 1e-6
+WEIGHT_OR_TOKENS = "required: give every item a weight, or every item a tokens budget (weights are then derived)"
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 Status = Literal["succeeded", "diverged", "loss_spikes", "reward_hacking", "eval_regression", "abandoned"]
 
@@ -55,12 +70,56 @@ def _image(value: str) -> str:
     return value
 
 
+def _share(value: Any) -> Any:
+    """0.2 or '20%': a share of the mixture as a fraction."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError(f"'{value[:50]}' is not a percentage like '20%'") from None
+    return value
+
+
+def _lowercase(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _schedule_name(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    key = value.strip().lower().replace("-", "_").replace(" ", "_")
+    return SCHEDULE_ALIASES.get(key, key)
+
+
 Fraction = Annotated[float, Field(ge=0, lt=1)]
+Share = Annotated[float, BeforeValidator(_share), Field(gt=0, le=1)]
+ScheduleName = Literal["constant", "linear", "cosine", "cosine_with_restarts", "wsd", "inverse_sqrt", "polynomial"]
+# Common spellings of the schedules above (after lowercasing, '-' and ' ' as '_').
+SCHEDULE_ALIASES: dict[str, str] = {
+    "cosine_decay": "cosine",
+    "cosine_annealing": "cosine",
+    "cosine_with_warmup": "cosine",
+    "cosine_schedule_with_warmup": "cosine",
+    "cosine_annealing_warm_restarts": "cosine_with_restarts",
+    "warmup_stable_decay": "wsd",
+    "trapezoidal": "wsd",
+    "linear_decay": "linear",
+    "linear_with_warmup": "linear",
+    "linear_schedule_with_warmup": "linear",
+    "constant_with_warmup": "constant",
+    "constant_schedule_with_warmup": "constant",
+    "inverse_square_root": "inverse_sqrt",
+    "rsqrt": "inverse_sqrt",
+    "poly": "polynomial",
+    "polynomial_decay": "polynomial",
+}
 
 
 class MixtureItem(Section):
+    """One dataset of the mixture: its share as `weight`, or (for every item) its `tokens` budget."""
+
     dataset: Source
-    weight: float = Field(gt=0, le=1)
+    weight: Share | None = None
     epochs: float | None = Field(None, gt=0)
     tokens: Count | None = None
 
@@ -92,7 +151,7 @@ class Architecture(Section):
 
 
 class Optimizer(Section):
-    name: Identifier
+    name: Annotated[Identifier, BeforeValidator(_lowercase)]
     lr: float = Field(gt=0)
     betas: tuple[Fraction, Fraction] | None = None
     weight_decay: NonNegativeFloat | None = None
@@ -100,17 +159,24 @@ class Optimizer(Section):
 
 
 class Schedule(Section):
-    name: Literal["constant", "linear", "cosine", "cosine_with_restarts", "wsd", "inverse_sqrt", "polynomial"]
-    warmup_steps: NonNegativeInt
+    """Warmup is in steps or in tokens (exactly one); tokens become steps where the batch is known."""
+
+    name: Annotated[ScheduleName, BeforeValidator(_schedule_name)]
+    warmup_steps: NonNegativeInt | None = None
+    warmup_tokens: Count | None = None
     total_steps: PositiveInt | None = None
     decay_steps: PositiveInt | None = None
     min_lr: NonNegativeFloat | None = None
 
     def rules(self) -> Iterator[tuple[str, str]]:
+        if self.warmup_steps is None and self.warmup_tokens is None:
+            yield "warmup_steps", "required: give warmup_steps or warmup_tokens"
+        if self.warmup_steps is not None and self.warmup_tokens is not None:
+            yield "warmup_tokens", "give warmup_steps or warmup_tokens, not both"
         if self.decay_steps is not None and self.name != "wsd":
             yield "decay_steps", "only for the wsd (warmup-stable-decay) schedule"
         if self.total_steps is not None:
-            used = self.warmup_steps + (self.decay_steps or 0)
+            used = (self.warmup_steps or 0) + (self.decay_steps or 0)
             if used > self.total_steps:
                 yield "total_steps", f"{self.total_steps} is shorter than warmup (and decay) steps ({used})"
 
@@ -132,6 +198,15 @@ class Batch(Section):
             yield "", "give global_batch_tokens, or global_batch_size and sequence_length"
         if size and length and self.global_batch_tokens and size * length != self.global_batch_tokens:
             yield "global_batch_tokens", f"{self.global_batch_tokens} ≠ global_batch_size * sequence_length"
+
+    @property
+    def tokens(self) -> int | None:
+        """Tokens per optimizer step, when the batch says."""
+        if self.global_batch_tokens is not None:
+            return self.global_batch_tokens
+        if self.global_batch_size is not None and self.sequence_length is not None:
+            return self.global_batch_size * self.sequence_length
+        return None
 
 
 class RL(Section):
@@ -194,6 +269,7 @@ class Recipe(Section):
     precision: Literal["fp32", "bf16", "fp16", "fp8", "mixed"] | None = None
     seed: NonNegativeInt | None = None
     rl: RL | None = None
+    reuses: list[Source] = Field(default_factory=list, max_length=100)
     code: Code
     container: Container | None = None
     hardware: Hardware
@@ -202,13 +278,25 @@ class Recipe(Section):
     @field_validator("data_mixture")
     @classmethod
     def _weights_sum_to_one(cls, items: list[MixtureItem]) -> list[MixtureItem]:
-        total = sum(item.weight for item in items)
-        if items and abs(total - 1) > WEIGHT_TOLERANCE:
-            raise ValueError(f"weights sum to {total:.6g}; they must sum to 1 (±{WEIGHT_TOLERANCE:g})")
+        """Weights for every item summing to 1, or token budgets for every item (weights derived)."""
         names = [str(item.dataset) for item in items]
         if dupes := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"listed more than once: {', '.join(dupes[:5])}")
-        return items
+        weighted = [item.weight for item in items if item.weight is not None]
+        if len(weighted) == len(items):
+            total = sum(weighted)
+            if items and abs(total - 1) > WEIGHT_TOLERANCE:
+                raise ValueError(f"weights sum to {total:.6g}; they must sum to 1 (±{WEIGHT_TOLERANCE:g})")
+            return items
+        if weighted:
+            missing = [(f"[{i}].weight", WEIGHT_OR_TOKENS) for i, item in enumerate(items) if item.weight is None]
+        else:
+            missing = [(f"[{i}].tokens", WEIGHT_OR_TOKENS) for i, item in enumerate(items) if item.tokens is None]
+        if missing:
+            summary = "; ".join(f"{f}: {m}" for f, m in missing)
+            raise PydanticCustomError("rules", "{summary}", {"summary": summary, "problems": missing})
+        budget = sum(item.tokens or 0 for item in items)
+        return [item.model_copy(update={"weight": (item.tokens or 0) / budget}) for item in items]
 
     def rules(self) -> Iterator[tuple[str, str]]:
         if self.rl is not None and self.method == "rl" and self.rl.algorithm not in RL_ALGORITHMS:
@@ -228,13 +316,32 @@ class Recipe(Section):
         length, arch = self.batch.sequence_length, self.architecture
         if length is not None and arch is not None and length > arch.context_length:
             yield "batch.sequence_length", f"{length} exceeds architecture.context_length ({arch.context_length})"
+        schedule, per_step = self.schedule, self.batch.tokens
+        if schedule.warmup_tokens and per_step and schedule.total_steps:
+            used = warmup_steps(schedule.warmup_tokens, per_step) + (schedule.decay_steps or 0)
+            if used > schedule.total_steps:
+                message = f"{schedule.total_steps} is shorter than warmup (and decay) steps ({used})"
+                yield "schedule.total_steps", message
+        refs = [str(ref) for ref in self.reuses]
+        if dupes := sorted({r for r in refs if refs.count(r) > 1}):
+            yield "reuses", f"listed more than once: {', '.join(dupes[:5])}"
 
     @property
     def hub_refs(self) -> list[HubRef]:
         found = [item.dataset for item in self.data_mixture] + [self.base_model]
         if self.rl is not None:
             found += [self.rl.reward_model, *self.rl.environments]
-        return [ref for ref in found if isinstance(ref, HubRef)]
+        return [ref for ref in [*found, *self.reuses] if isinstance(ref, HubRef)]
+
+    @property
+    def weights(self) -> list[float]:
+        """Each mixture item's share; after validation every item has one (given or derived)."""
+        return [item.weight or 0.0 for item in self.data_mixture]
+
+
+def warmup_steps(tokens: int, per_step: int) -> int:
+    """Warmup given in tokens as optimizer steps (rounded up: a partial step still warms up)."""
+    return -(-tokens // per_step)
 
 
 def _present(raw: Mapping[str, Any], key: str) -> bool:
@@ -285,3 +392,7 @@ def registry_refs(raw: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
         for i, env in enumerate(environments if isinstance(environments, list) else []):
             if isinstance(env, str):
                 yield f"rl.environments[{i}]", env, "rl_environment"
+    reuses = raw.get("reuses")
+    for i, ref in enumerate(reuses if isinstance(reuses, list) else []):
+        if isinstance(ref, str):
+            yield f"reuses[{i}]", ref, "recipe"  # a pretraining or a post-training recipe
