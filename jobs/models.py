@@ -169,3 +169,20 @@ class Publication(models.Model):
     def marker(self) -> str:
         """The line in the commit message that recognises this version's commit on the Hub."""
         return f"{self.MARKER_PREFIX} {self.version.public_id}"
+
+
+class RecipeFeatures(models.Model):
+    """A recipe version's normalized experiment (`jobs.prior_art.normalize.Experiment.as_dict()`),
+    written by the format check when the recipe passes it, so a prior-art search never reads S3."""
+
+    version = models.OneToOneField(Version, on_delete=models.CASCADE, related_name="recipe_features")
+    stage = models.CharField(max_length=16, db_index=True)
+    parameters = models.BigIntegerField(null=True, blank=True, db_index=True)
+    features = models.JSONField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "recipe features"
+
+    def __str__(self) -> str:
+        return f"{self.stage} recipe of {self.version_id}"

@@ -14,6 +14,7 @@
                                           the reviewer's queue, one version's evidence, decisions (-m COMMENT)
     consortium withdraw REF --reason TEXT withdraw a version (org owners, stewards)
     consortium publish REF                retry a failed publication to the Hub
+    consortium prior-art RECIPE.yaml      the visible recipes closest to yours: exit 3 on a near-duplicate
 
 The registry is `--url`, else CONSORTIUM_URL, else the config file; the token CONSORTIUM_TOKEN,
 else the config file. `--json` prints machine-readable results on stdout for CI.
@@ -36,7 +37,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from consortium_cli import config, refs, release, review
+from consortium_cli import config, prior_art, refs, release, review
 from consortium_cli.client import Api, ApiError
 from consortium_cli.display import (
     checks_of,
@@ -301,6 +302,7 @@ def parser() -> argparse.ArgumentParser:
     pull.add_argument("dir")
     review.register(sub)
     release.register(sub)
+    prior_art.register(sub)
     return p
 
 
@@ -320,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             "review": review.cmd_review,
             "withdraw": release.cmd_withdraw,
             "publish": release.cmd_publish,
+            "prior-art": prior_art.cmd_prior_art,
         }[args.command]
         with Api(settings.url, settings.token) as api:
             return handler(args, api)

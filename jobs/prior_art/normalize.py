@@ -9,7 +9,7 @@ data source for the purpose of "has this been tried?").
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from pydantic import ValidationError
@@ -87,6 +87,30 @@ class Experiment:
     @property
     def fractions(self) -> dict[str, float]:
         return dict(self.mixture)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: tuples become lists (`from_dict` turns them back)."""
+        return {k: _listed(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Experiment:
+        """The Experiment `as_dict` gave, read back from JSON; a field added since is None (or empty)."""
+        values = {f.name: data.get(f.name) for f in fields(cls)}
+        mixture = tuple((str(key), float(share)) for key, share in values["mixture"] or ())
+        betas = values["betas"]
+        return cls(
+            **values
+            | {
+                "mixture": mixture,
+                "betas": (float(betas[0]), float(betas[1])) if betas else None,
+                "environments": tuple(values["environments"] or ()),
+                "reuses": tuple(values["reuses"] or ()),
+            }
+        )
+
+
+def _listed(value: Any) -> Any:
+    return [_listed(v) for v in value] if isinstance(value, tuple | list) else value
 
 
 def optimizer_name(name: str) -> str:

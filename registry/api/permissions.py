@@ -19,10 +19,12 @@ class Policy:
 
     anonymous: bool = False
     capability: Capability | None = None
+    reads: bool = False  # a POST that only reads (a search with a body): a token needs the `read` scope
 
 
 PUBLIC_READ = Policy(anonymous=True)
 MEMBER_READ = Policy()
+PUBLIC_QUERY = Policy(anonymous=True, reads=True)
 
 
 def write(capability: Capability | None) -> Policy:
@@ -40,7 +42,8 @@ class ActionPolicy(BasePermission):
         actor = Actor.of(request)
         if not actor.is_authenticated:
             return policy.anonymous
-        if actor.scopes is not None and request.method in SAFE_METHODS and Scope.READ not in actor.scopes:
+        reading = request.method in SAFE_METHODS or policy.reads
+        if actor.scopes is not None and reading and Scope.READ not in actor.scopes:
             self.message = f"this token's scopes {sorted(actor.scopes)} do not include 'read'"
             return False
         return True

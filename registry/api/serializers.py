@@ -627,3 +627,41 @@ class ReviewPolicyIn(StrictSerializer):
 
 class WithdrawIn(StrictSerializer):
     reason = serializers.CharField(max_length=2000, help_text="Why; kept in the audit log and shown on the card.")
+
+
+# Prior art
+
+
+class PriorArtIn(StrictSerializer):
+    recipe = serializers.DictField(
+        required=False, help_text="A recipe (recipe.yaml's mapping) to search for; or give `version`."
+    )
+    version = serializers.UUIDField(required=False, help_text="A visible recipe version to search for its prior art.")
+    limit = serializers.IntegerField(default=10, min_value=1, max_value=100, help_text="At most this many matches.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("recipe" in attrs) == ("version" in attrs):
+            raise serializers.ValidationError("give exactly one of `recipe` and `version`")
+        return attrs
+
+
+class DifferenceOut(serializers.Serializer):
+    field = serializers.CharField(help_text="The recipe field, like `lr` or `data_mixture[hub:allenai/c4]`.")
+    mine = serializers.JSONField(help_text="Its value in the searched recipe.")
+    theirs = serializers.JSONField(help_text="Its value in the match.")
+    text = serializers.CharField(help_text="In words: 'lr 3e-4 vs 1e-4'.")
+
+
+class PriorArtMatchOut(serializers.Serializer):
+    version = VersionRefOut()
+    name = serializers.CharField(help_text="org/artifact@number.")
+    score = serializers.FloatField(help_text="Similarity in [0, 1]; 1 is the same experiment.")
+    near_duplicate = serializers.BooleanField(help_text="Score at or above the threshold: this has been tried.")
+    groups = serializers.DictField(child=serializers.FloatField(), help_text="The score of each group of fields.")
+    differences = DifferenceOut(many=True, help_text="What differs, costliest first.")
+    summary = serializers.CharField(help_text="'same as org/run@1.0 except lr 3e-4 vs 1e-4, …'.")
+
+
+class PriorArtOut(serializers.Serializer):
+    threshold = serializers.FloatField(help_text="The score at and above which a match is a near-duplicate.")
+    matches = PriorArtMatchOut(many=True)

@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include(router.urls)),
     path("me/", views.MeView.as_view(), name="me"),
     path("measures/rerun/", views.MeasuresRerunView.as_view(), name="measures-rerun"),
+    path("prior-art/", views.PriorArtView.as_view(), name="prior-art"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

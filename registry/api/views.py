@@ -18,13 +18,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs import pipeline
-from jobs.models import EvalSuiteDefault
+from jobs.models import EvalSuiteDefault, RecipeFeatures
+from jobs.prior_art.normalize import Experiment, InvalidRecipe, experiment_from
+from jobs.prior_art.search import prior_art
+from jobs.prior_art.similarity import NEAR_DUPLICATE
 from jobs.publication.publish import publication_retry
 from jobs.publication.withdraw import artifact_withdraw, version_withdraw
 from registry import selectors, storage
 from registry.actors import Actor
 from registry.api import serializers as s
-from registry.api.permissions import MEMBER_READ, PUBLIC_READ, ActionPolicy, write
+from registry.api.permissions import MEMBER_READ, PUBLIC_QUERY, PUBLIC_READ, ActionPolicy, write
 from registry.digests import version_digests
 from registry.models import (
     ApiToken,
@@ -517,6 +520,41 @@ class MeasuresRerunView(APIView):
         return Response(s.MeasuresRerunOut({"queued": queued}).data)
 
 
+class PriorArtView(APIView):
+    """The visible recipes closest to a recipe (given as its mapping, or as a visible recipe version),
+    of the same stage, best first, each with its score and what differs."""
+
+    permission_classes = [ActionPolicy]
+    action_policy = {"post": PUBLIC_QUERY}  # a search: reads only, so a token needs the `read` scope
+    action = "post"
+
+    @extend_schema(request=s.PriorArtIn, responses={200: s.PriorArtOut})
+    def post(self, request: Request) -> Response:
+        data = _validated(s.PriorArtIn, request.data)
+        actor = Actor.of(request)
+        exclude: Version | None = None
+        if "recipe" in data:
+            try:
+                wanted = experiment_from(data["recipe"])
+            except InvalidRecipe as exc:
+                fields: dict[str, list[str]] = {}
+                for field, message in exc.problems:
+                    fields.setdefault(field or "non_field_errors", []).append(message)
+                raise ValidationError({"recipe": fields}) from None
+        else:
+            found = (
+                RecipeFeatures.objects.filter(version__in=Version.objects.visible_to(actor))
+                .filter(version__public_id=data["version"])
+                .select_related("version")
+                .first()
+            )
+            if found is None:
+                raise ValidationError({"version": ["no visible recipe version with a recipe that passed its checks"]})
+            wanted, exclude = Experiment.from_dict(found.features), found.version
+        matches = prior_art(actor, wanted, limit=data["limit"], exclude_version=exclude)
+        return Response(s.PriorArtOut({"threshold": NEAR_DUPLICATE, "matches": matches}).data)
+
+
 class ApiRootView(APIView):
     """Where to start: the collections and the API's documentation."""
 
@@ -533,6 +571,7 @@ class ApiRootView(APIView):
             "review-queue",
             "review-policies",
             "eval-suite-defaults",
+            "prior-art",
             "me",
             "schema",
             "docs",

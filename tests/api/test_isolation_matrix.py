@@ -10,13 +10,15 @@ import re
 import pytest
 from rest_framework.test import APIClient
 
-from jobs.models import EvalSuiteDefault, PipelineRun, Step
+from jobs.models import EvalSuiteDefault, PipelineRun, RecipeFeatures, Step
+from jobs.prior_art.normalize import experiment_from
 from registry.actors import Actor
 from registry.models import ApiToken, AuditEvent, Blob, Version, VersionFile
 from registry.permissions import ROLE_CAPABILITIES, Capability, token_capabilities
 from registry.services.tokens import token_issue
 from tests import factories
 from tests.api.world import ACTORS, ActorSpec, World, build_world
+from tests.corpus.recipes import pretraining_recipe
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +73,7 @@ ROUTES_COVERED = {
     "upload-parts",
     "upload-complete",
     "me",
+    "prior-art",
 }
 State = Version.State
 
@@ -610,3 +613,25 @@ def test_portal_org_pages_belong_to_the_org_and_its_roles(world: World, spec: Ac
     assert sorted(invited) == owned
     # An invitation link is its secret's: whoever holds it sees that invitation, nothing else.
     assert client.get("/invitations/not-a-real-secret/").status_code == 404
+
+
+@pytest.mark.parametrize("spec", ACTORS, ids=lambda s: s.name)
+def test_prior_art_matches_only_visible_checked_recipes_or_the_actors_own(world: World, spec: ActorSpec) -> None:
+    features = experiment_from(pretraining_recipe())
+    for version in world.versions:  # every version the same recipe: what comes back is what the actor may see
+        RecipeFeatures.objects.create(version=version, stage=features.stage, features=features.as_dict())
+    shared = {State.IN_REVIEW, State.APPROVED, State.PUBLISHING, State.PUBLISHED}
+    expected = {
+        str(v.public_id)
+        for v in world.versions
+        if world.sees_version(spec, v)
+        and (v.state in shared or (world.org_of(v) in spec.orgs and v.state != State.DELETED))
+    }
+    response = client_for(world, spec).post(
+        "/api/v1/prior-art/", {"recipe": pretraining_recipe(), "limit": 100}, format="json"
+    )
+    if not spec.can_read:
+        assert response.status_code == 403
+        return
+    assert response.status_code == 200, response.content
+    assert {m["version"]["id"] for m in response.json()["matches"]} == expected

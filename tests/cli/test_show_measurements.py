@@ -4,7 +4,6 @@ fine-tunability, cost and the status of each measurement (a skipped one says why
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from consortium_cli import main as cli
@@ -13,14 +12,6 @@ from tests.api.measured import measured_version, with_finetune
 from tests.conftest import Member
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def as_alice(live_server, alice: Member, monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("CONSORTIUM_URL", live_server.url)
-    monkeypatch.setenv("CONSORTIUM_TOKEN", alice.token("read")[1])
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("COLUMNS", "200")  # rich wraps at 80 columns when stdout is not a terminal
 
 
 def show(*argv: str, capsys: pytest.CaptureFixture) -> str:
