@@ -9,7 +9,7 @@ from typing import ClassVar
 from django.db import models
 from django.utils import timezone
 
-from registry.models import Artifact, Kind, Version
+from registry.models import Artifact, Kind, Organization, User, Version
 
 
 class PipelineRun(models.Model):
@@ -179,6 +179,13 @@ class RecipeFeatures(models.Model):
     stage = models.CharField(max_length=16, db_index=True)
     parameters = models.BigIntegerField(null=True, blank=True, db_index=True)
     features = models.JSONField()
+    # What the run cost (the compute ledger): the recipe's hardware.gpu_hours, and FLOPs as declared
+    # in the version's compute or estimated as 6 * (active) parameters * tokens (`flops_estimated`).
+    gpu_hours = models.FloatField(null=True, blank=True)
+    flops = models.FloatField(null=True, blank=True)
+    flops_estimated = models.BooleanField(default=False)
+    # The recipe's `reuses`, resolved: other runs this one built on instead of re-running them.
+    reuses = models.ManyToManyField(Version, related_name="reused_by", blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -186,3 +193,45 @@ class RecipeFeatures(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage} recipe of {self.version_id}"
+
+
+class PriorArtMatch(models.Model):
+    """A recipe the prior-art step found close to a pushed recipe, among those its org could see
+    then. Readers are shown only the matches they can see themselves (`match` through visible_to)."""
+
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="prior_art_matches")
+    match = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveSmallIntegerField()
+    score = models.FloatField()
+    near_duplicate = models.BooleanField(default=False)
+    comparison = models.JSONField(default=dict, help_text="groups, differences and summary, as compared.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint(fields=["version", "match"], name="prior_art_match_unique")]
+        ordering: ClassVar = ["version", "rank"]
+
+    def __str__(self) -> str:
+        return f"{self.version_id} ~ {self.match_id} ({self.score:.2f})"
+
+
+class Acknowledgement(models.Model):
+    """An org's statement that it will not re-run `source`, a run another member already made (a
+    prior-art match): the compute ledger credits the source's compute to the org as avoided."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="acknowledgements")
+    # The org's own recipe the match was found for, when there is one (a local YAML has none).
+    via = models.ForeignKey(Version, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    note = models.TextField(blank=True, max_length=2000)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["organization", "source"], name="acknowledgement_unique")
+        ]
+        ordering: ClassVar = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} does not re-run {self.source_id}"
