@@ -201,8 +201,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # A step's status appears in checks/ and in a version's measurements: one enum, one name.
-    "ENUM_NAME_OVERRIDES": {"StepStatusEnum": "jobs.models.Step.Status"},
+    # A step's status appears in checks/ and in a version's measurements: one enum, one name. Two
+    # fields are named `kind`: an artifact's and a scorecard evidence's; each enum gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "StepStatusEnum": "jobs.models.Step.Status",
+        "KindEnum": "registry.models.Kind",
+        "EvidenceKindEnum": ["version", "step", "hub", "organization", "factor"],
+    },
 }
 
 # Idempotency-Key records are kept this long, then purged by beat.

@@ -179,6 +179,16 @@ class RecipeFeatures(models.Model):
     stage = models.CharField(max_length=16, db_index=True)
     parameters = models.BigIntegerField(null=True, blank=True, db_index=True)
     features = models.JSONField()
+    # A few features again as columns, for the search's SQL prefilter (`jobs.prior_art.prefilter`):
+    # numbers as natural logs, since similarity compares them by ratio. NULL: not given (or not filled).
+    method = models.CharField(max_length=16, null=True, blank=True)
+    family = models.CharField(max_length=100, null=True, blank=True)
+    base_model = models.CharField(max_length=300, null=True, blank=True)
+    optimizer = models.CharField(max_length=100, null=True, blank=True)
+    schedule = models.CharField(max_length=100, null=True, blank=True)
+    log_parameters = models.FloatField(null=True, blank=True)
+    log_lr = models.FloatField(null=True, blank=True)
+    log_total_tokens = models.FloatField(null=True, blank=True)
     # What the run cost (the compute ledger): the recipe's hardware.gpu_hours, and FLOPs as declared
     # in the version's compute or estimated as 6 * (active) parameters * tokens (`flops_estimated`).
     gpu_hours = models.FloatField(null=True, blank=True)
@@ -190,6 +200,26 @@ class RecipeFeatures(models.Model):
 
     class Meta:
         verbose_name_plural = "recipe features"
+        indexes: ClassVar = [
+            # Holds all the prefilter reads: the parameter band is a range of it, and the bound is
+            # computed from it before a row (and its JSON) is read.
+            models.Index(
+                fields=[
+                    "stage",
+                    "parameters",
+                    "method",
+                    "family",
+                    "base_model",
+                    "optimizer",
+                    "schedule",
+                    "log_parameters",
+                    "log_lr",
+                    "log_total_tokens",
+                    "version",
+                ],
+                name="recipe_features_prefilter",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.stage} recipe of {self.version_id}"

@@ -20,6 +20,13 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
+class NotFound(DomainError):
+    """The object does not exist for the actor: missing and invisible read the same."""
+
+    status = 404
+    code = "not_found"
+
+
 class Conflict(DomainError):
     status = 409
     code = "conflict"

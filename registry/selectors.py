@@ -260,7 +260,8 @@ class Lineage:
     children: list[LineageEdge]  # visible versions that point at this one
 
 
-def lineage_of(*, actor: Actor, version: Version) -> Lineage:
+def lineage_parents(*, actor: Actor, version: Version) -> list[LineageEdge]:
+    """What `version` comes from: registry parents the actor sees, or Hub repos (one query)."""
     visible = Version.objects.visible_to(actor)
     parents = (
         LineageEdge.objects.filter(child=version)
@@ -268,6 +269,11 @@ def lineage_of(*, actor: Actor, version: Version) -> Lineage:
         .select_related("parent__artifact__organization")
         .order_by("relation", "id")
     )
+    return list(parents)
+
+
+def lineage_of(*, actor: Actor, version: Version) -> Lineage:
+    visible = Version.objects.visible_to(actor)
     children = (
         LineageEdge.objects.filter(parent=version)
         .filter(Exists(visible.filter(pk=OuterRef("child_id"))))
@@ -275,7 +281,7 @@ def lineage_of(*, actor: Actor, version: Version) -> Lineage:
         .select_related("child__artifact__organization")
         .order_by("relation", "id")
     )
-    return Lineage(parents=list(parents), children=list(children))
+    return Lineage(parents=lineage_parents(actor=actor, version=version), children=list(children))
 
 
 LINEAGE_HOPS = 3  # ancestors and descendants shown this many edges away

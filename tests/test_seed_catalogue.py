@@ -37,6 +37,8 @@ KINDS = {
     "recipe": Kind.PRETRAINING_RECIPE,
     "checkpoint": Kind.CHECKPOINT,
     "adapter": Kind.ADAPTER,
+    "ablation": Kind.PRETRAINING_RECIPE,
+    "ablation-plan": Kind.PRETRAINING_RECIPE,
 }
 
 
@@ -51,10 +53,14 @@ def test_a_first_start_seeds_the_catalogue_through_checks_review_and_the_hub_and
         token, _ = re.findall(r"^\s+(ocr_\S+)$", banner, re.MULTILINE)
         progress = stack.read_until(r"demo catalogue: .*(done: |stopped short)", timeout=420)
         assert "done: " in progress, progress
-        assert progress.count("checks passed; in review") == 5, progress
+        assert progress.count("checks passed; in review") == 7, progress
         assert "borealis/pico-weather-evals@1.0.0: the default eval suite for checkpoints and adapters" in progress
         assert re.search(r"aurora/pico-llama@1\.0\.0: measured: evals passed \(\d+ scores on 1 suite", progress)
         assert "borealis/pico-llama-lora@1.0.0: approved by aurora-reviewer" in progress
+        assert (
+            "borealis/dense-1b-code25@1.0.0: prior art: same as aurora/dense-1b-web-code@1.0.0 except lr 3e-4 vs 4e-4, "
+            "starcoderdata 25% vs 20%" in progress
+        )
 
         states = {}
         for org in ("aurora", "borealis"):
@@ -68,6 +74,8 @@ def test_a_first_start_seeds_the_catalogue_through_checks_review_and_the_hub_and
             "aurora/pico-llama-pretraining": "approved",
             "aurora/pico-llama": "published",
             "borealis/pico-llama-lora": "published",
+            "aurora/dense-1b-web-code": "approved",
+            "borealis/dense-1b-code25": "approved",
         }
 
         def edges(ref: str, side: str) -> set[tuple[str, str]]:
@@ -83,6 +91,15 @@ def test_a_first_start_seeds_the_catalogue_through_checks_review_and_the_hub_and
             ("derived_from", "aurora/pico-llama"),
             ("evaluated_with", "borealis/pico-weather-evals"),
         }
+        _, ledger = call(f"{stack.url}/api/v1/ledger/", token)
+        tallies = {row["organization"]: row for row in ledger["by_organization"]}
+        assert tallies["aurora"]["spent"]["gpu_hours"] == 5120  # the 1.2B run; the pico recipe took 0
+        assert tallies["borealis"]["avoided"]["gpu_hours"] == 5120, "acknowledged instead of re-run"
+        _, card = call(f"{stack.url}/api/v1/versions/{states['aurora/pico-llama']['id']}/scorecard/", token)
+        assert list(card["factors"]) == ["performance", "provenance", "license", "tooling", "finetune", "readiness"]
+        assert {(flag["task"], flag["declared_by"]["name"]) for flag in card["contamination"]} >= {
+            ("pico_weather_cloze", "aurora/pico-weather")
+        }, "the dataset's declared overlap marks the suite's scores"
         _, checks = call(f"{stack.url}/api/v1/versions/{states['borealis/pico-llama-lora']['id']}/checks/", token)
         adapter_format = next(step for step in checks["steps"] if step["name"] == "format")
         assert adapter_format["details"]["base"]["shapes_checked"] is True, "compared with the registry base"
@@ -113,7 +130,7 @@ def test_a_first_start_seeds_the_catalogue_through_checks_review_and_the_hub_and
         assert (again.returncode, again.stderr) == (0, "")
         assert "already seeded: borealis/pico-weather-evals@1.0.0 approved, aurora/pico-weather@1.0.0" in again.stdout
         _, found = call(f"{stack.url}/api/v1/versions/?org=aurora", token)
-        assert len(found["results"]) == 3
+        assert len(found["results"]) == 4
     finally:
         left = stack.ctrl_c()
     assert left == [], f"processes left after Ctrl-C: {left}"
@@ -144,6 +161,8 @@ def test_the_catalogue_is_absent_then_partial_then_seeded() -> None:
     assert catalogue_status() == "partial"
     Version.objects.filter(pk=versions["recipe"].pk).update(state=State.APPROVED)  # a consortium release
     _catalogue(checkpoint=State.PUBLISHED, adapter=State.CHANGES_REQUESTED)
+    assert catalogue_status() == "partial"
+    _catalogue(ablation=State.APPROVED, **{"ablation-plan": State.APPROVED})
     assert catalogue_status() == "seeded", "a refused version is settled: seeding again would not change it"
 
 
@@ -195,6 +214,8 @@ def test_a_failed_check_is_reported_with_its_reasons_and_stops_what_depends_on_i
         recipe=State.APPROVED,
         checkpoint=State.CHANGES_REQUESTED,
         adapter=State.IN_REVIEW,
+        ablation=State.APPROVED,
+        **{"ablation-plan": State.APPROVED},
     )
     run = PipelineRun.objects.create(version=versions["checkpoint"], status=PipelineRun.Status.FAILED)
     reason = {"path": "config.json", "code": "config_missing", "message": "config.json is missing"}

@@ -29,14 +29,22 @@ class Api:
         self.http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
+        response = self._checked(self.http.request(method, path, **kwargs))
+        return None if response.status_code == 204 else response.json()
+
+    def text(self, path: str, **params: Any) -> str:
+        """A GET whose answer is not JSON (a CSV export), with the same error handling."""
+        return self._checked(self.http.get(path, params={k: v for k, v in params.items() if v is not None})).text
+
+    @staticmethod
+    def _checked(response: httpx.Response) -> httpx.Response:
         if response.status_code >= 400:
             try:
                 error = response.json()["error"]
                 raise ApiError(response.status_code, error["code"], error["message"])
             except (ValueError, KeyError):
                 raise ApiError(response.status_code, "http_error", response.text[:300]) from None
-        return None if response.status_code == 204 else response.json()
+        return response
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})

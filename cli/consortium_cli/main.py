@@ -15,6 +15,8 @@
     consortium withdraw REF --reason TEXT withdraw a version (org owners, stewards)
     consortium publish REF                retry a failed publication to the Hub
     consortium prior-art RECIPE.yaml      the visible recipes closest to yours: exit 3 on a near-duplicate
+    consortium acknowledge REF --org ORG  your org will not re-run another member's run (REF: org/name@1.0)
+    consortium ledger [--csv]             compute spent and avoided per org and month (--org, --since, --until)
 
 The registry is `--url`, else CONSORTIUM_URL, else the config file; the token CONSORTIUM_TOKEN,
 else the config file. `--json` prints machine-readable results on stdout for CI.
@@ -37,7 +39,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from consortium_cli import config, prior_art, refs, release, review
+from consortium_cli import config, ledger, prior_art, refs, release, review
 from consortium_cli.client import Api, ApiError
 from consortium_cli.display import (
     checks_of,
@@ -50,6 +52,7 @@ from consortium_cli.display import (
 )
 from consortium_cli.measurements import print_measurements
 from consortium_cli.push import load_spec, push, workers_default
+from consortium_cli.scorecard import print_scorecard
 
 APPROVED = {"approved", "publishing", "published"}
 URL_REFRESH_SECONDS = 120  # well inside the registry's download URL lifetime
@@ -227,6 +230,7 @@ def cmd_show(args: argparse.Namespace, api: Api) -> int:
     for line in lineage_lines(lineage):
         console.print(line, markup=False)
     print_measurements(console, version)
+    print_scorecard(console, version)
     return 0
 
 
@@ -295,7 +299,7 @@ def parser() -> argparse.ArgumentParser:
     )
     ls = sub.add_parser("ls", help="list artifacts, or versions of org/name")
     ls.add_argument("ref", nargs="?")
-    show = sub.add_parser("show", help="one version with files, lineage, eval scores and measurements")
+    show = sub.add_parser("show", help="one version with files, lineage, eval scores, measurements and scorecard")
     show.add_argument("ref")
     pull = sub.add_parser("pull", help="download a version and verify it")
     pull.add_argument("ref")
@@ -303,6 +307,7 @@ def parser() -> argparse.ArgumentParser:
     review.register(sub)
     release.register(sub)
     prior_art.register(sub)
+    ledger.register(sub)
     return p
 
 
@@ -323,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
             "withdraw": release.cmd_withdraw,
             "publish": release.cmd_publish,
             "prior-art": prior_art.cmd_prior_art,
+            "ledger": ledger.cmd_ledger,
+            "acknowledge": ledger.cmd_acknowledge,
         }[args.command]
         with Api(settings.url, settings.token) as api:
             return handler(args, api)

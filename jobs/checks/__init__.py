@@ -20,6 +20,7 @@ CHECKS: dict[str, str] = {
     "format": "jobs.checks.formats:check",
     "license": "jobs.checks.license:check",
     "metadata": "jobs.checks.metadata:check",
+    "prior_art": "jobs.checks.prior_art:check",
 }
 # Measurements inform and never gate (DESIGN.md): evals and probes of models.
 MEASURES: dict[str, str] = {
@@ -31,14 +32,16 @@ MEASURES: dict[str, str] = {
 
 _MODEL_STEPS = ("integrity", "safety", "format", "license", "metadata")
 _OTHER_STEPS = ("integrity", "safety", "format", "license")
+# A recipe is compared with the recipes its org can see (evidence for reviewers; it never fails one).
+_RECIPE_STEPS = ("integrity", "safety", "format", "prior_art", "license")
 
 STEPS_BY_KIND: dict[str, tuple[str, ...]] = {
     Kind.CHECKPOINT: _MODEL_STEPS,
     Kind.ADAPTER: _MODEL_STEPS,
     Kind.DATASET: _OTHER_STEPS,
     Kind.EVAL_SUITE: _OTHER_STEPS,
-    Kind.PRETRAINING_RECIPE: _OTHER_STEPS,
-    Kind.POSTTRAINING_RECIPE: _OTHER_STEPS,
+    Kind.PRETRAINING_RECIPE: _RECIPE_STEPS,
+    Kind.POSTTRAINING_RECIPE: _RECIPE_STEPS,
     Kind.RL_ENVIRONMENT: _OTHER_STEPS,
 }
 

@@ -177,12 +177,17 @@ def percent(share: float | None) -> str:
     return "none" if share is None else f"{share * 100:.3g}%"
 
 
-def _mixture(mine: Experiment, theirs: Experiment, weight: float) -> tuple[float | None, list[Difference]]:
-    """(group score, per-dataset differences); None when neither run lists data."""
+def _mixture(
+    mine: Experiment, theirs: Experiment, weight: float, explain: bool = True
+) -> tuple[float | None, list[Difference]]:
+    """(group score, per-dataset differences, listed only if `explain`); None when neither run lists data."""
     a, b = mine.fractions, theirs.fractions
     if not a and not b:
         return None, []
     overlap = sum(min(a.get(key, 0.0), b.get(key, 0.0)) for key in a.keys() | b.keys())
+    differing = [key for key in sorted(a.keys() | b.keys()) if abs(a.get(key, 0.0) - b.get(key, 0.0)) > SHARE_SAME]
+    if not differing:
+        return 1.0, []
     differences = [
         Difference(
             field=f"data_mixture[{key}]",
@@ -191,16 +196,23 @@ def _mixture(mine: Experiment, theirs: Experiment, weight: float) -> tuple[float
             text=f"{display_name(key)} {percent(a.get(key))} vs {percent(b.get(key))}",
             cost=weight * abs(a.get(key, 0.0) - b.get(key, 0.0)) / (2 * (1 - MIXTURE_FLOOR)),
         )
-        for key in sorted(a.keys() | b.keys())
-        if abs(a.get(key, 0.0) - b.get(key, 0.0)) > SHARE_SAME
+        for key in (differing if explain else ())
     ]
-    if not differences:
-        return 1.0, []
     return max(0.0, (overlap - MIXTURE_FLOOR) / (1 - MIXTURE_FLOOR)), differences
 
 
 def compare(mine: Experiment, theirs: Experiment) -> Comparison:
     """How alike `theirs` is to `mine`, with the differences that explain the score, costliest first."""
+    return _compared(mine, theirs, explain=True)
+
+
+def score(mine: Experiment, theirs: Experiment) -> float:
+    """`compare(mine, theirs).score` without putting the differences into words: what a search ranks
+    thousands of recipes by before it explains the few it lists (the same arithmetic, so the same value)."""
+    return _compared(mine, theirs, explain=False).score
+
+
+def _compared(mine: Experiment, theirs: Experiment, explain: bool) -> Comparison:
     per_group: dict[str, list[tuple[Feature, float, object, object]]] = {}
     for feature in FEATURES:
         a, b = getattr(mine, feature.field), getattr(theirs, feature.field)
@@ -216,14 +228,14 @@ def compare(mine: Experiment, theirs: Experiment) -> Comparison:
     differences: list[Difference] = []
     for group in applying:
         if group == "data":
-            data_score, found = _mixture(mine, theirs, weights[group])
+            data_score, found = _mixture(mine, theirs, weights[group], explain)
             groups[group] = 1.0 if data_score is None else data_score
             differences += found
             continue
         score = 1.0
         for feature, sim, a, b in per_group[group]:
             score *= 1 - feature.importance * (1 - sim)
-            if sim < 1:
+            if sim < 1 and explain:
                 text = f"{feature.label} {shown(a, feature.format)} vs {shown(b, feature.format)}{feature.unit}"
                 cost = weights[group] * feature.importance * (1 - sim)
                 differences.append(Difference(feature.field, a, b, text, cost))
@@ -232,11 +244,14 @@ def compare(mine: Experiment, theirs: Experiment) -> Comparison:
     score = sum(weights[g] * groups[g] for g in applying)
     # Cost 1 puts a different stage or method first: it is the difference that decides the rest.
     if mine.stage != theirs.stage:
-        differences.append(Difference("stage", mine.stage, theirs.stage, f"stage {mine.stage} vs {theirs.stage}", 1))
+        if explain:
+            text = f"stage {mine.stage} vs {theirs.stage}"
+            differences.append(Difference("stage", mine.stage, theirs.stage, text, 1))
         score *= STAGE_FACTOR
     elif mine.method != theirs.method:
-        text = f"method {mine.method or 'none'} vs {theirs.method or 'none'}"
-        differences.append(Difference("method", mine.method, theirs.method, text, 1))
+        if explain:
+            text = f"method {mine.method or 'none'} vs {theirs.method or 'none'}"
+            differences.append(Difference("method", mine.method, theirs.method, text, 1))
         score *= METHOD_FACTOR
     differences.sort(key=lambda d: (-round(d.cost, 9), d.field))
     return Comparison(

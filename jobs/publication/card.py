@@ -27,6 +27,9 @@ from jobs.models import EvalResult as StoredEvalResult
 from jobs.models import PipelineRun, Publication, Step
 from jobs.publication.hub import hub_web_url
 from jobs.publication.targets import HUB_LICENSE_IDS, OTHER, hub_license, hub_target, version_tag
+from jobs.scorecard import SCORED_KINDS, scorecard
+from jobs.scorecard.model import Evidence, version_name
+from registry.actors import Actor
 from registry.digests import version_digests
 from registry.models import AuditEvent, Kind, LineageEdge, Relation, Review, Sharing, Version
 
@@ -183,6 +186,8 @@ def _body(
         parts.append(readme)
     if evals:
         parts.append(_evaluation(evals))
+    if artifact.kind in SCORED_KINDS:
+        parts.append(_scorecard(version, endpoint=endpoint))
     parts.append(_provenance(version, parents, len(paths), endpoint=endpoint))
     return "\n" + "\n\n".join(parts) + "\n"
 
@@ -202,6 +207,47 @@ def _evaluation(evals: Sequence[EvalResult]) -> str:
         for r in evals
     ]
     return "\n".join(["## Evaluation", "", "| Task | Dataset | Metric | Value |", "| --- | --- | --- | --- |", *rows])
+
+
+def _scorecard(version: Version, *, endpoint: str) -> str:
+    """The adoption scorecard as the public sees it (an anonymous reader: published work only), with
+    each factor's evidence as links and what is missing said as missing."""
+    card = scorecard(actor=Actor.anonymous(), version=version)
+    page = settings.PUBLIC_URL + reverse("portal-version", args=[version.public_id])
+
+    def link(e: Evidence) -> str:
+        if e.kind == "version":
+            return f"[{_md(e.label)}]({settings.PUBLIC_URL}{reverse('portal-version', args=[e.ref])})"
+        if e.kind == "hub":
+            return f"[{_md(e.label)}]({hub_web_url(e.repo_type, e.ref, revision=e.revision, endpoint=endpoint)})"
+        if e.kind == "step":
+            return f"[{_md(e.label)}]({page}#measure-{e.ref}-heading)"
+        return _md(e.label)
+
+    rows = [
+        f"| {f.title} | {f.status} | {_md(f.headline)} | {', '.join(link(e) for e in f.evidence) or 'none'} |"
+        for f in card.factors
+    ]
+    lines = [
+        "## Adoption scorecard",
+        "",
+        "Computed by the consortium registry from what it shows the public; missing evidence is shown as missing.",
+        "",
+        "| Factor | Status | Summary | Evidence |",
+        "| --- | --- | --- | --- |",
+        *rows,
+    ]
+    missing = [f"- {f.title}: {_md(what)}" for f in card.factors if f.key != "readiness" for what in f.missing]
+    if missing:
+        lines += ["", "Missing:", "", *missing]
+    if card.contamination:
+        lines += ["", "Declared contamination (a dataset or recipe upstream overlaps these eval tasks):", ""]
+        lines += [
+            f"- {_md(flag.suite.artifact.organization.slug)}/{_md(flag.suite.artifact.slug)} {_md(flag.suite.number)}, "
+            f"{_md(flag.task)}: {_md(version_name(flag.declared_by))} declares {_md(flag.overlap)}"
+            for flag in card.contamination
+        ]
+    return "\n".join(lines)
 
 
 def _provenance(version: Version, parents: list[_Parent], file_count: int, *, endpoint: str) -> str:

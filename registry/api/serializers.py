@@ -10,6 +10,8 @@ from rest_framework import serializers
 from jobs.checks import MEASURES
 from jobs.measures.results import Measurements
 from jobs.models import EvalResult, EvalSuiteDefault, PipelineRun, Publication, Step
+from jobs.prior_art.evidence import SeenMatch
+from jobs.scorecard import Scorecard
 from registry.models import (
     ApiToken,
     Artifact,
@@ -499,6 +501,60 @@ class MeasurementOut(serializers.ModelSerializer):
         fields = ["status", "summary", "details", "finished_at"]
 
 
+class DifferenceOut(serializers.Serializer):
+    field = serializers.CharField(help_text="The recipe field, like `lr` or `data_mixture[hub:allenai/c4]`.")
+    mine = serializers.JSONField(help_text="Its value in the searched recipe.")
+    theirs = serializers.JSONField(help_text="Its value in the match.")
+    text = serializers.CharField(help_text="In words: 'lr 3e-4 vs 1e-4'.")
+
+
+class PriorArtEvidenceOut(serializers.Serializer):
+    """A recipe version's stored prior-art match (jobs.prior_art.evidence.SeenMatch)."""
+
+    id = serializers.UUIDField(source="version.public_id", help_text="The matching version.")
+    name = serializers.CharField(help_text="org/artifact@number.")
+    score = serializers.FloatField(help_text="Similarity in [0, 1]; 1 is the same experiment.")
+    near_duplicate = serializers.BooleanField(help_text="Score at or above the threshold: this has been tried.")
+    differences = DifferenceOut(many=True, help_text="What differs, costliest first.")
+    summary = serializers.CharField(help_text="'same as org/run@1.0 except lr 3e-4 vs 1e-4, …'.")
+
+
+class ScorecardEvidenceOut(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=["version", "step", "hub", "organization", "factor"],
+        help_text="version: a registry version (ref: its id); step: this version's check or measurement (ref: its "
+        "name); hub: a Hub repo (ref, revision); organization (ref: its slug); factor: another factor of the card.",
+    )
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.label, as DRF allows
+    ref = serializers.CharField()
+    revision = serializers.CharField(required=False, help_text="The pinned commit of a Hub repo.")
+    repo_type = serializers.CharField(required=False, help_text="A Hub repo's type: model or dataset.")
+
+
+class ScorecardFactorOut(serializers.Serializer):
+    title = serializers.CharField()
+    status = serializers.ChoiceField(choices=["good", "fair", "poor", "missing"])
+    headline = serializers.CharField()
+    figures = serializers.JSONField(help_text="The factor's figures, as read from its evidence.")
+    evidence = ScorecardEvidenceOut(many=True)
+    missing = serializers.ListField(child=serializers.CharField(), help_text="Evidence that is missing, in words.")
+
+
+class ScorecardOut(serializers.Serializer):
+    """jobs.scorecard: computed for the caller from what it can see."""
+
+    version = serializers.UUIDField()
+    factors = serializers.DictField(
+        child=ScorecardFactorOut(),
+        help_text="performance, provenance, license, tooling, finetune, readiness (in that order).",
+    )
+    contamination = serializers.ListField(
+        child=serializers.JSONField(),
+        help_text="Scores whose suite and task a dataset or recipe upstream declared it overlaps "
+        "(suite, task, metric, filter, declared_by, declared_suite, overlap).",
+    )
+
+
 class VersionDetailOut(VersionOut):
     """One version with what the registry measured of it (outside what was approved). Needs the
     `measurements` context (selectors.version_measurements): the lists carry none of this."""
@@ -508,9 +564,17 @@ class VersionDetailOut(VersionOut):
         help_text=f"By name ({', '.join(MEASURES)}): status (a `skipped` one's summary says why, like "
         "'not measured (size)'), summary, details and when it finished. Empty before the checks pass."
     )
+    prior_art = serializers.SerializerMethodField(
+        help_text="Recipes only (null for other kinds): the closest recipes its prior-art check found among "
+        "those its organization could see, best first; only those you can see are listed."
+    )
+    scorecard = serializers.SerializerMethodField(
+        help_text="Checkpoints and adapters (null for other kinds): the six-factor adoption scorecard, as "
+        "GET scorecard/ gives it."
+    )
 
     class Meta(VersionOut.Meta):
-        fields = [*VersionOut.Meta.fields, "evals", "measurements"]
+        fields = [*VersionOut.Meta.fields, "evals", "measurements", "prior_art", "scorecard"]
 
     @extend_schema_field(EvalResultOut(many=True))
     def get_evals(self, version: Version) -> Any:
@@ -521,6 +585,16 @@ class VersionDetailOut(VersionOut):
     def get_measurements(self, version: Version) -> dict[str, Any]:
         found: Measurements = self.context["measurements"]
         return {step.name: MeasurementOut(step).data for step in found.steps}
+
+    @extend_schema_field(PriorArtEvidenceOut(many=True, allow_null=True))
+    def get_prior_art(self, version: Version) -> Any:
+        found: list[SeenMatch] | None = self.context.get("prior_art")
+        return None if found is None else PriorArtEvidenceOut(found, many=True).data
+
+    @extend_schema_field(ScorecardOut(allow_null=True))
+    def get_scorecard(self, version: Version) -> Any:
+        found: Scorecard | None = self.context.get("scorecard")
+        return None if found is None else found.as_json()
 
 
 class MeasuresRerunIn(StrictSerializer):
@@ -643,13 +717,6 @@ class PriorArtIn(StrictSerializer):
         if ("recipe" in attrs) == ("version" in attrs):
             raise serializers.ValidationError("give exactly one of `recipe` and `version`")
         return attrs
-
-
-class DifferenceOut(serializers.Serializer):
-    field = serializers.CharField(help_text="The recipe field, like `lr` or `data_mixture[hub:allenai/c4]`.")
-    mine = serializers.JSONField(help_text="Its value in the searched recipe.")
-    theirs = serializers.JSONField(help_text="Its value in the match.")
-    text = serializers.CharField(help_text="In words: 'lr 3e-4 vs 1e-4'.")
 
 
 class PriorArtMatchOut(serializers.Serializer):

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from registry.api import views
+from registry.api import ledger, views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -18,6 +18,7 @@ router.register("uploads", views.UploadViewSet, basename="upload")
 router.register("review-queue", views.ReviewQueueViewSet, basename="review-queue")
 router.register("review-policies", views.ReviewPolicyViewSet, basename="review-policy")
 router.register("eval-suite-defaults", views.EvalSuiteDefaultViewSet, basename="eval-suite-default")
+router.register("acknowledgements", ledger.AcknowledgementViewSet, basename="acknowledgement")
 
 urlpatterns = [
     path("", views.ApiRootView.as_view(), name="api-root"),
@@ -25,6 +26,8 @@ urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
     path("measures/rerun/", views.MeasuresRerunView.as_view(), name="measures-rerun"),
     path("prior-art/", views.PriorArtView.as_view(), name="prior-art"),
+    path("ledger/", ledger.LedgerView.as_view(), name="ledger"),
+    path("ledger.csv", ledger.LedgerCsvView.as_view(), name="ledger-csv"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -19,11 +20,13 @@ from rest_framework.views import APIView
 
 from jobs import pipeline
 from jobs.models import EvalSuiteDefault, RecipeFeatures
+from jobs.prior_art.evidence import RECIPE_KINDS, visible_matches
 from jobs.prior_art.normalize import Experiment, InvalidRecipe, experiment_from
 from jobs.prior_art.search import prior_art
 from jobs.prior_art.similarity import NEAR_DUPLICATE
 from jobs.publication.publish import publication_retry
 from jobs.publication.withdraw import artifact_withdraw, version_withdraw
+from jobs.scorecard import SCORED_KINDS, scorecard
 from registry import selectors, storage
 from registry.actors import Actor
 from registry.api import serializers as s
@@ -272,6 +275,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         "finalize": write(Capability.PUSH),
         "checks": PUBLIC_READ,
         "evals": PUBLIC_READ,
+        "scorecard": PUBLIC_READ,
         "checks_rerun": MEMBER_READ,  # stewards only: the service refuses everyone else
         "reviews": MEMBER_READ,  # reviewers' names and comments are for the consortium, not the public
         "review": MEMBER_READ,  # reviewers of other orgs only: the service refuses everyone else
@@ -291,10 +295,18 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
 
     @extend_schema(responses={200: s.VersionDetailOut})
     def retrieve(self, request: Request, version_id: str) -> Response:
-        """The version, with its eval scores and measurements (the list leaves them out)."""
+        """The version, with its eval scores and measurements, and a recipe's prior art (the list
+        leaves them out)."""
         version = self.get_object()
         found = selectors.version_measurements(actor=self.actor, version=version)
-        return Response(s.VersionDetailOut(version, context={"measurements": found}).data)
+        matches = visible_matches(self.actor, version) if version.artifact.kind in RECIPE_KINDS else None
+        card = (
+            scorecard(actor=self.actor, version=version, measurements=found)
+            if version.artifact.kind in SCORED_KINDS
+            else None
+        )
+        context = {"measurements": found, "prior_art": matches, "scorecard": card}
+        return Response(s.VersionDetailOut(version, context=context).data)
 
     @extend_schema(request=s.VersionIn, responses={201: s.VersionOut, 200: s.VersionOut})
     def create(self, request: Request) -> Response:
@@ -360,6 +372,17 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
         measurement's status and evidence are in checks/ and in the version's `measurements`)."""
         found = selectors.version_measurements(actor=self.actor, version=self.get_object())
         return Response(s.EvalResultOut(found.evals, many=True).data)
+
+    @extend_schema(responses={200: s.ScorecardOut})
+    @action(detail=True, methods=["get"])
+    def scorecard(self, request: Request, version_id: str) -> Response:
+        """The six-factor adoption scorecard of a checkpoint or adapter, computed from what the caller
+        can see (404 for other kinds): each factor's status, headline, figures, evidence and what is
+        missing; and the scores flagged by contamination declarations upstream."""
+        version = self.get_object()
+        if version.artifact.kind not in SCORED_KINDS:
+            raise Http404(f"scorecards are for checkpoints and adapters, not for a {version.artifact.kind}")
+        return Response(scorecard(actor=self.actor, version=version).as_json())
 
     @extend_schema(request=s.RerunIn, responses={200: s.StepOut})
     @action(detail=True, methods=["post"], url_path=r"checks/(?P<step_name>[a-z_]+)/rerun", url_name="checks-rerun")
@@ -572,6 +595,8 @@ class ApiRootView(APIView):
             "review-policies",
             "eval-suite-defaults",
             "prior-art",
+            "ledger",
+            "acknowledgements",
             "me",
             "schema",
             "docs",
@@ -583,6 +608,7 @@ class ApiRootView(APIView):
             "review-queue": "review-queue-list",
             "review-policies": "review-policy-list",
             "eval-suite-defaults": "eval-suite-default-list",
+            "acknowledgements": "acknowledgement-list",
         }
         return Response({name: request.build_absolute_uri(reverse(routes.get(name, name))) for name in names})
 

@@ -65,9 +65,13 @@ CATALOGUE: tuple[Item, ...] = (
         waits_for=("eval-suite",),  # so its evals find the default suite
     ),
     Item("adapter", lineage=((Relation.DERIVED_FROM, "checkpoint"),)),
+    Item("ablation"),  # aurora's finished 1.2B run: the prior art
+    Item("ablation-plan", waits_for=("ablation",)),  # borealis's near-copy of it, planned and not run
 )
 # The suite the stewards choose for every version of these kinds once it is approved.
 DEFAULT_SUITE_FOR = {"eval-suite": ("checkpoint", "adapter")}
+# item → the item whose run its org acknowledges as answering its own (a prior-art match it will not re-run).
+ACKNOWLEDGES = {"ablation-plan": "ablation"}
 
 
 class Stage(StrEnum):

@@ -18,11 +18,20 @@ from typing import Any
 
 from django.utils import timezone
 
-from jobs.models import Step
+from jobs.ledger.acknowledgements import acknowledge
+from jobs.models import Acknowledgement, PriorArtMatch, Step
 from jobs.publication.hub import hub_web_url
 from registry.actors import Actor
 from registry.demo import files
-from registry.demo.catalogue import CATALOGUE, DEFAULT_SUITE_FOR, Item, Stage, publication_of, stage_of
+from registry.demo.catalogue import (
+    ACKNOWLEDGES,
+    CATALOGUE,
+    DEFAULT_SUITE_FOR,
+    Item,
+    Stage,
+    publication_of,
+    stage_of,
+)
 from registry.errors import DomainError
 from registry.models import ApiToken, Membership, Organization, Review, User, Version
 from registry.permissions import Role, Scope
@@ -34,6 +43,7 @@ TOKEN_NAME = "demo catalogue seeding"  # noqa: S105 - a label, not a secret
 TOKEN_LIFETIME = timedelta(hours=1)  # revoked when seeding ends; the expiry covers a killed run
 APPROVAL_COMMENT = "Demo catalogue: approved by the seeding command after every check passed."
 MAX_REASONS = 5
+ACK_NOTE = "Demo catalogue: its evaluations answer our question; we will not re-run it."
 
 
 class SeedingError(Exception):
@@ -117,7 +127,9 @@ class Seeder:
             if parent := self.blocked(item, versions):
                 self.stop(item, f"left in review: its parent {parent} did not reach its end state")
             elif all(stage_of(versions[key]) == Stage.DONE for _, key in item.lineage) and self.measured(item, version):
-                self.approve(item, version)  # only now: its card links its parents' releases and has its scores
+                source = ACKNOWLEDGES.get(item.key)
+                if source is None or self.acknowledge(item, version, _finalized(versions, source)):
+                    self.approve(item, version)  # only now: its card links its parents' releases and has its scores
 
     def push(self, item: Item, versions: dict[str, Version | None], org: Organization, scratch: Path) -> None:
         try:
@@ -158,16 +170,11 @@ class Seeder:
     def token_for(self, org: Organization) -> str:
         """A short-lived push token of the org's first owner, issued once per seeding and revoked at its end."""
         if org.slug not in self.tokens:
-            owner = (
-                Membership.objects.filter(organization=org, role=Role.OWNER)
-                .select_related("user")
-                .order_by("pk")
-                .first()
-            )
+            owner = _owner(org)
             if owner is None:
                 raise SeedingError(f"organization {org.slug} has no owner to push as")
             self.tokens[org.slug] = token_issue(
-                actor=Actor.for_user(owner.user),
+                actor=Actor.for_user(owner),
                 organization=org,
                 name=TOKEN_NAME,
                 scopes=[Scope.READ.value, Scope.PUSH.value],
@@ -222,6 +229,26 @@ class Seeder:
         self.defaults_chosen.add(item.key)
         self.say(f"{item.ref}: the default eval suite for {' and '.join(f'{k}s' for k in DEFAULT_SUITE_FOR[item.key])}")
 
+    def acknowledge(self, item: Item, version: Version, source: Version) -> bool:
+        """The pushing org, shown `source` by its recipe's prior-art step, says it will not re-run it."""
+        match = PriorArtMatch.objects.filter(version=version, match=source).first()
+        if match is None:
+            self.stop(item, f"its prior-art step did not find {source.artifact}@{source.number}")
+            return False
+        org = version.artifact.organization
+        if not Acknowledgement.objects.filter(organization=org, source=source).exists():
+            owner = _owner(org)
+            if owner is None:
+                self.stop(item, f"organization {org.slug} has no owner to acknowledge its prior art")
+                return False
+            acknowledge(Actor.for_user(owner), organization=org, source=source, via=version, note=ACK_NOTE)
+        kind = "near-duplicate" if match.near_duplicate else "match"
+        self.say(
+            f"{item.ref}: prior art: {match.comparison.get('summary', '')} ({kind}, score {match.score:.2f}); "
+            f"{org.slug} acknowledged it and will not re-run it"
+        )
+        return True
+
     def defaults_done(self, key: str) -> bool:
         """An item's part as a default eval suite, if it has one, is played."""
         return key not in DEFAULT_SUITE_FOR or key in self.defaults_chosen
@@ -262,6 +289,13 @@ class Seeder:
     def summary(self, versions: dict[str, Version | None]) -> str:
         parts = [f"{item.ref} {v.state if v else 'absent'}" for item, v in self.pairs(versions)]
         return ", ".join(parts)
+
+
+def _owner(org: Organization) -> User | None:
+    """The org's first owner: the demo acts as them."""
+    membership = Membership.objects.filter(organization=org, role=Role.OWNER).select_related("user").order_by("pk")
+    first = membership.first()
+    return first.user if first else None
 
 
 def _finalized(versions: dict[str, Version | None], key: str) -> Version:

@@ -13,6 +13,7 @@ from typing import Any
 from django.template.defaultfilters import filesizeformat
 
 from jobs.checks import MEASURES_BY_KIND
+from jobs.measures.results import Measurements
 from jobs.models import EvalResult, PipelineRun, Step
 from registry import selectors
 from registry.actors import Actor
@@ -65,6 +66,7 @@ class MeasurementsView:
     measurements: list[Measurement]
     suites: list[SuiteScores]  # eval scores the viewer may see, by suite
     live: bool  # some measurement may still change without a steward: keep polling
+    found: Measurements | None = None  # what they were read from, for the page's scorecard to reuse
 
 
 def number(value: float | None) -> str:
@@ -195,4 +197,4 @@ def measurements_view(*, actor: Actor, version: Version, run: PipelineRun | None
     suites = _suites(found.evals, evals.details if evals and isinstance(evals.details, dict) else {})
     # Queued measurements of a run whose checks errored wait for a steward: polling would not help.
     live = run.status == PipelineRun.Status.PASSED and any(step.status in LIVE for step in found.steps)
-    return MeasurementsView(measurements=shown, suites=suites, live=live)
+    return MeasurementsView(measurements=shown, suites=suites, live=live, found=found)

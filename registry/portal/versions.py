@@ -20,7 +20,9 @@ from registry.digests import version_digests
 from registry.models import LineageEdge, Version
 from registry.permissions import Capability
 from registry.portal import lineage_graph
-from registry.portal.measurements import measurements_view
+from registry.portal.measurements import MeasurementsView, measurements_view
+from registry.portal.recipe_matches import prior_art_section
+from registry.portal.scorecard import scorecard_section
 from registry.services import reviews
 
 AUDIT_SHOWN = 50  # the newest events of a version on its page; the org's audit log has them all
@@ -76,12 +78,16 @@ def version_detail(request: HttpRequest, version_id: str) -> HttpResponse:
     org_id = version.artifact.organization_id
     may_audit = actor.is_steward or actor.can(org_id, Capability.AUDIT)
     audit = list(selectors.version_audit_list(actor=actor, version=version)[: AUDIT_SHOWN + 1]) if may_audit else []
+    pipeline_context = _pipeline_context(actor, version)
+    measured: MeasurementsView | None = pipeline_context["measured"]
     context = {
         "version": version,
-        **_pipeline_context(actor, version),
+        **pipeline_context,
         "files": files,
         "total_size": sum(f.size for f in files),
         "lineage": _lineage(selectors.lineage_graph(actor=actor, version=version)),
+        "prior_art": prior_art_section(actor, version),
+        "scorecard": scorecard_section(actor, version, measured.found if measured else None),
         "summary": reviews.review_summary(version, actor.user, digests=digests),
         "reviews": selectors.review_list(version=version) if actor.is_authenticated else [],
         "digests": digests,

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from registry.actors import Actor
+from registry.declared_metadata import declared_metadata_errors
 from registry.errors import Conflict
 from registry.licenses import spdx_normalize
 from registry.models import Artifact, HubRepoType, Kind, LineageEdge, Relation, ReleaseTarget, Version
@@ -57,12 +58,14 @@ class ComputeIn:
         return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
 
 
-def _check_declared(metadata: Any, readme: str, compute: ComputeIn) -> None:
+def _check_declared(kind: str, metadata: Any, readme: str, compute: ComputeIn) -> None:
     errors: dict[str, list[str]] = {}
     if not isinstance(metadata, dict):
         errors["metadata"] = ["metadata must be a JSON object"]
     elif len(json.dumps(metadata)) > MAX_METADATA_BYTES:
         errors["metadata"] = [f"metadata is at most {MAX_METADATA_BYTES // 1024} KiB of JSON"]
+    else:
+        errors.update(declared_metadata_errors(kind, metadata))
     if len(readme) > MAX_README_CHARS:
         errors["readme"] = [f"the README is at most {MAX_README_CHARS} characters"]
     for name in ("gpu_hours", "flops"):
@@ -172,7 +175,7 @@ def version_create(
 
     collect("number", lambda: version_number_validator(number))
     collect("license", lambda: spdx_normalize(license))
-    collect("metadata", lambda: _check_declared(metadata, readme, compute))
+    collect("metadata", lambda: _check_declared(artifact.kind, metadata, readme, compute))
     collect("lineage", lambda: edges.extend(_resolve_lineage(actor, lineage or [])))
     if release_target not in ReleaseTarget.values:
         errors["release_target"] = [f"must be one of {ReleaseTarget.values}"]

@@ -41,6 +41,7 @@ ROUTES_COVERED = {
     "version-checks",
     "version-checks-rerun",
     "version-evals",
+    "version-scorecard",
     "eval-suite-default-list",
     "eval-suite-default-detail",
     "measures-rerun",
@@ -76,6 +77,7 @@ ROUTES_COVERED = {
     "prior-art",
 }
 State = Version.State
+SCORECARD_STATES = frozenset({State.DRAFT, State.SUBMITTED, State.IN_REVIEW, State.APPROVED, State.PUBLISHED})
 
 
 @pytest.fixture
@@ -406,6 +408,9 @@ def test_evals_are_read_as_their_version_and_default_suites_and_re_runs_changed_
     for version in world.versions:
         response = client.get(f"/api/v1/versions/{version.public_id}/evals/")
         assert response.status_code == read_status(spec, world.sees_version(spec, version)), (version, spec.name)
+        if version.state in SCORECARD_STATES:  # found as evals/ finds it: the states where visibility differs
+            response = client.get(f"/api/v1/versions/{version.public_id}/scorecard/")
+            assert response.status_code == read_status(spec, world.sees_version(spec, version)), (version, spec.name)
     artifact = factories.ArtifactFactory(
         organization=world.orgs["org-b"], kind="eval_suite", slug="matrix-evals", sharing="consortium"
     )

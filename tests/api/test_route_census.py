@@ -28,6 +28,13 @@ NON_API_ROUTES = {
     "portal-version-upload": "signed-in page over selectors.version_lookup, 403 without push (test_portal_submit.py)",
     "portal-version-readme": "signed-in download over selectors.version_lookup (tests/test_portal_submit.py)",
     "portal-version-delete": "signed-in POST to services.versions.version_delete (tests/test_portal_submit.py)",
+    "ledger": "signed-in GET over jobs.ledger.ledger, only visible versions counted (tests/api/test_ledger_api.py)",
+    "ledger-csv": "signed-in GET, the same ledger as CSV (tests/api/test_ledger_api.py)",
+    "acknowledgement-list": "signed-in list of visible ones; POST needs push in the org (tests/api/test_ledger_api.py)",
+    "portal-ledger": "signed-in page over jobs.ledger.ledger (tests/test_portal_ledger.py)",
+    "portal-prior-art": "signed-in search over prior_art(actor): visible recipes only (tests/test_portal_prior_art.py)",
+    "portal-version-prior-art-acknowledge": "signed-in POST over visible_matches, 403 without push "
+    "(tests/test_portal_prior_art.py)",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -10,8 +11,11 @@ import pytest
 from django.db import transaction
 
 from jobs.models import RecipeFeatures
+from jobs.prior_art.evaluation import load_pairs
 from jobs.prior_art.normalize import Experiment, experiment_from
+from jobs.prior_art.prefilter import BOUNDED, FEATURE, MIN_SCORE, feature_columns, parameter_band, possible
 from jobs.prior_art.search import prior_art
+from jobs.prior_art.similarity import METHOD_FACTOR, score
 from registry.models import Organization, Sharing, Version
 from tests import factories
 from tests.conftest import Member
@@ -36,9 +40,7 @@ def recipe_version(
     kind = "pretraining_recipe" if found.stage == "pretraining" else "posttraining_recipe"
     artifact = factories.ArtifactFactory(organization=organization, slug=slug, kind=kind, sharing=sharing)
     version = factories.VersionFactory(artifact=artifact, number=number, state=state)
-    RecipeFeatures.objects.create(
-        version=version, stage=found.stage, parameters=found.parameters, features=found.as_dict()
-    )
+    RecipeFeatures.objects.create(version=version, features=found.as_dict(), **feature_columns(found))
     return version
 
 
@@ -130,3 +132,66 @@ def test_a_failing_recipe_stores_no_features(stored_version: StoredVersion) -> N
     ctx = run_check("format", stored_version("pretraining_recipe", recipes.recipe_files(raw)))
     assert not ctx.passed
     assert ctx.records == []
+
+
+def test_the_prefilters_premises_hold() -> None:
+    assert METHOD_FACTOR < MIN_SCORE  # another method is left out outright
+    assert all(FEATURE[f].kind in ("log", "category") and FEATURE[f].floor == 0 for f, _ in BOUNDED)
+    pretraining = experiment_from(recipes.pretraining_recipe())
+    assert round(parameter_band(pretraining) or 0, 2) == 3.50
+    assert parameter_band(experiment_from(recipes.rl_recipe())) is None  # no parameter count given
+    rl_sized = dataclasses.replace(experiment_from(recipes.rl_recipe()), parameters=10**9)
+    assert parameter_band(rl_sized) is None  # RL's weight leaves the count too little to prove it
+
+
+def variants(base: Experiment) -> list[Experiment]:
+    """`base` changed around the prefilter's edges: parameter counts just inside and outside the
+    band, learning rates, family, schedule, optimizer, tokens and method, alone and together."""
+    found = []
+    size = base.parameters or 10**9
+    for ratio in (1, 1 / 3.6, 1.7, 2.6, 3.4, 3.6, 6):
+        for lr in (1, 1.6, 3.2):
+            for other in ({}, {"family": "mamba"}, {"schedule": "constant"}, {"total_tokens": 10**13}):
+                changes: dict[str, Any] = {"parameters": int(size * ratio), "lr": base.lr * lr, **other}
+                found.append(dataclasses.replace(base, **changes))
+    found.append(dataclasses.replace(base, optimizer="lion", parameters=int(size * 2.2)))
+    found.append(dataclasses.replace(base, parameters=None, family=None, lr=base.lr * 3))
+    if base.stage == "posttraining":
+        found += [dataclasses.replace(base, method=m) for m in ("sft", "dpo", "rl") if m != base.method]
+        found.append(dataclasses.replace(base, base_model="hub:other/base"))
+    return found
+
+
+def test_the_prefilter_never_drops_a_recipe_scoring_at_least_the_minimum(alice: Member, org_b: Organization) -> None:
+    """The labelled pairs' recipes and variants around the band, searched with each other."""
+    pairs = load_pairs()
+    sides = list({e: None for p in pairs for e in (experiment_from(p.mine), experiment_from(p.theirs))})
+    stored = sides + [v for base in sides[:1] + sides[-1:] for v in variants(base)]
+    versions = []
+    for stage, kind in (("pretraining", "pretraining_recipe"), ("posttraining", "posttraining_recipe")):
+        artifact = factories.ArtifactFactory(organization=org_b, slug=f"many-{stage}", kind=kind)
+        found = [e for e in stored if e.stage == stage]
+        made = Version.objects.bulk_create(
+            Version(
+                artifact=artifact,
+                number=f"1.0.{i}",
+                state=State.PUBLISHED,
+                license="MIT",
+                created_by=artifact.created_by,
+            )
+            for i in range(len(found))
+        )
+        RecipeFeatures.objects.bulk_create(
+            RecipeFeatures(version=v, features=e.as_dict(), **feature_columns(e))
+            for v, e in zip(made, found, strict=True)
+        )
+        versions += zip(made, found, strict=True)
+    dropped = 0
+    for wanted in sides + stored[len(sides) :: 9]:
+        kept = set(possible(wanted))
+        reaching = {v.pk for v, e in versions if e.stage == wanted.stage and score(wanted, e) >= MIN_SCORE}
+        assert reaching <= kept, wanted
+        dropped += sum(e.stage == wanted.stage for _, e in versions) - len(kept)
+        expected = sorted((-score(wanted, e), v.pk) for v, e in versions if v.pk in reaching)
+        assert [(-m.score, m.version.pk) for m in prior_art(alice.actor, wanted, limit=1000)] == expected
+    assert dropped > 1000  # and it does leave recipes out

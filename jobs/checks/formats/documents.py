@@ -92,29 +92,42 @@ def _within_budget(value: Any, budget: int) -> bool:
     return True
 
 
+class DocumentProblem(ValueError):
+    """Why a YAML text is not a usable document: a stable code and a message naming the line."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
+        super().__init__(message)
+
+
+def parse_mapping(text: str) -> dict[str, Any]:
+    """The YAML text's top-level mapping, or DocumentProblem naming the line of the problem."""
+    try:
+        value = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - ConfigLoader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise DocumentProblem("invalid_yaml", f"invalid YAML: {where}{exc.problem or exc.context}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise DocumentProblem("invalid_yaml", f"invalid YAML: {exc}") from None
+    if not _within_budget(value, MAX_NODES):
+        raise DocumentProblem("document_too_large", f"expands to more than {MAX_NODES} values (alias bomb?)")
+    if not isinstance(value, dict):
+        found = "an empty document" if value is None else f"a {type(value).__name__}"
+        raise DocumentProblem("invalid_document", f"expected a mapping of fields at the top level, found {found}")
+    return value
+
+
 def load_mapping(ctx: CheckContext, file: FileRef) -> dict[str, Any] | None:
     """The YAML file's top-level mapping, or None with a reason naming the line of the problem."""
     text = read_text(ctx, file)
     if text is None:
         return None
     try:
-        value = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - ConfigLoader is a SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        ctx.fail("invalid_yaml", f"invalid YAML: {where}{exc.problem or exc.context}", path=file.path)
+        return parse_mapping(text)
+    except DocumentProblem as exc:
+        ctx.fail(exc.code, exc.message, path=file.path)
         return None
-    except (yaml.YAMLError, RecursionError) as exc:
-        ctx.fail("invalid_yaml", f"invalid YAML: {exc}", path=file.path)
-        return None
-    if not _within_budget(value, MAX_NODES):
-        ctx.fail("document_too_large", f"expands to more than {MAX_NODES} values (alias bomb?)", path=file.path)
-        return None
-    if not isinstance(value, dict):
-        found = "an empty document" if value is None else f"a {type(value).__name__}"
-        ctx.fail("invalid_document", f"expected a mapping of fields at the top level, found {found}", path=file.path)
-        return None
-    return value
 
 
 def validate(ctx: CheckContext, file: FileRef, model: type[M], data: dict[str, Any]) -> M | None:

@@ -17,8 +17,10 @@ from jobs.checks.base import CheckContext, FileRef
 from jobs.checks.formats.documents import load_mapping, problem_count, validate
 from jobs.checks.formats.refs import resolve_all
 from jobs.checks.schemas import recipe_v1
+from jobs.ledger import compute
 from jobs.models import RecipeFeatures
 from jobs.prior_art.normalize import Experiment, experiment
+from jobs.prior_art.prefilter import feature_columns
 from registry.models import Kind, Version
 
 NAMES = ("recipe.yaml", "recipe.yml")
@@ -62,7 +64,8 @@ def check(ctx: CheckContext) -> None:
     for field, message in recipe_v1.stage_problems(raw):
         ctx.fail("schema", f"{field}: {message}", path=file.path)
     recipe = validate(ctx, file, recipe_v1.Recipe, raw)
-    resolved = resolve_all(ctx, file.path, list(recipe_v1.registry_refs(raw)))
+    found_by_field: dict[str, Version] = {}
+    resolved = resolve_all(ctx, file.path, list(recipe_v1.registry_refs(raw)), found_by_field=found_by_field)
     ctx.details = {"file": file.path, "schema": raw["schema"], "valid": recipe is not None, "registry_refs": resolved}
     if recipe is None:
         ctx.summary = f"{problem_count(ctx)} in {file.path}"[:299]
@@ -79,7 +82,9 @@ def check(ctx: CheckContext) -> None:
         "hub_refs": [str(ref) for ref in recipe.hub_refs[:MAX_LISTED]],
     }
     if ctx.passed:  # what a prior-art search compares, so that it never reads the recipe from S3
-        ctx.records.append(partial(_store_features, ctx.version, experiment(recipe)))
+        reuses = [found for field, found in found_by_field.items() if field.startswith("reuses[")]
+        cost = compute.of_recipe(recipe, ctx.version.compute)
+        ctx.records.append(partial(_store_features, ctx.version, experiment(recipe), cost, reuses))
     what = f"{recipe.stage}" + (f" ({recipe.method})" if recipe.method else "")
     ctx.summary = (
         f"recipe v1 '{recipe.name}': {what}, outcome {recipe.outcome.status}, {len(recipe.data_mixture)} datasets, "
@@ -89,16 +94,20 @@ def check(ctx: CheckContext) -> None:
     )[:299]
 
 
-def _store_features(version: Version, found: Experiment) -> None:
-    """Run by the pipeline in the transaction that records the step's result."""
+def _store_features(version: Version, found: Experiment, cost: compute.Compute, reuses: list[Version]) -> None:
+    """Run by the pipeline in the transaction that records the step's result: the features a
+    prior-art search compares, the run's cost and the runs it reuses (for the compute ledger)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("recipe features are stored with the step's result, in its transaction")
-    RecipeFeatures.objects.update_or_create(
+    row, _ = RecipeFeatures.objects.update_or_create(
         version=version,
         defaults={
-            "stage": found.stage,
-            "parameters": found.parameters,
+            **feature_columns(found),  # stage, parameters and the search's prefilter columns
             "features": found.as_dict(),
+            "gpu_hours": cost.gpu_hours,
+            "flops": cost.flops,
+            "flops_estimated": cost.flops_estimated,
             "updated_at": timezone.now(),
         },
     )
+    row.reuses.set(reuses)

@@ -48,8 +48,11 @@ def resolve(version: Version, ref: str, kind: str) -> tuple[Version | None, str]
     return found, ""
 
 
-def resolve_all(ctx: CheckContext, path: str, refs: list[tuple[str, str, str]]) -> list[dict[str, str]]:
-    """Resolve (field, ref, kind) triples, failing each unresolved one; returns what resolved."""
+def resolve_all(
+    ctx: CheckContext, path: str, refs: list[tuple[str, str, str]], *, found_by_field: dict[str, Version] | None = None
+) -> list[dict[str, str]]:
+    """Resolve (field, ref, kind) triples, failing each unresolved one; returns what resolved (and
+    puts each resolved version in `found_by_field`, keyed by its field, when given)."""
     resolved: list[dict[str, str]] = []
     for field, ref, kind in refs:
         if not REGISTRY_REF.fullmatch(ref):
@@ -59,4 +62,6 @@ def resolve_all(ctx: CheckContext, path: str, refs: list[tuple[str, str, str]]) 
             ctx.fail("unresolved_ref", f"{field}: {why}", path=path)
         else:
             resolved.append({"field": field, "ref": ref, "kind": kind, "state": found.state})
+            if found_by_field is not None:
+                found_by_field[field] = found
     return resolved
