@@ -15,6 +15,7 @@ TEXT = 'fill="#5b6473" font-size="11"'
 HEIGHT, PLOT_TOP, PLOT_BOTTOM, LEFT, RIGHT = 260, 34, 210, 64, 12
 BAR_W, BAR_GAP, GROUP_GAP = 16, 2, 18
 LABEL_CHARS = 14
+LEGEND_W = 120
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ def bar_chart(
     *, key: str, title: str, description: str, series: tuple[str, ...], groups: list[Group], unit: str
 ) -> str:
     """Grouped vertical bars, one group per label, one bar per series."""
-    width = LEFT + RIGHT + max(1, len(groups)) * (len(series) * (BAR_W + BAR_GAP) + GROUP_GAP)
+    bars = LEFT + RIGHT + max(1, len(groups)) * (len(series) * (BAR_W + BAR_GAP) + GROUP_GAP)
+    width = max(bars, LEFT + RIGHT + LEGEND_W * len(series))  # the legend fits however few the bars
     top = nice_max(max((v for g in groups for v in g.values if v is not None), default=0.0))
     scale = (PLOT_BOTTOM - PLOT_TOP) / top
     ids = f"{escape(key)}-title {escape(key)}-desc"
@@ -61,7 +63,7 @@ def bar_chart(
         f'transform="rotate(-90 14 {(PLOT_TOP + PLOT_BOTTOM) / 2:.0f})">{escape(unit)}</text>'
     )
     for i, name in enumerate(series):  # the legend
-        legend_x = LEFT + i * 120
+        legend_x = LEFT + i * LEGEND_W
         parts.append(f'<rect fill="{SERIES_FILLS[i % 2]}" x="{legend_x}" y="8" width="12" height="12"/>')
         parts.append(f'<text {TEXT} x="{legend_x + 16}" y="18">{escape(name)}</text>')
     x: float = LEFT + GROUP_GAP / 2

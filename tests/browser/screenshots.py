@@ -64,8 +64,11 @@ def main() -> None:
             wait_for_catalogue(stack)
             push_waiting_version(stack, Path(scratch))
             logins = {e["username"]: e["password"] for e in json.loads((var / "demo-logins.json").read_text())}
-            answer = httpx.get(f"{stack.url}/api/v1/versions/", headers={"Authorization": f"Bearer {stack.token}"})
-            checkpoint = next(v for v in answer.json()["results"] if v["artifact"]["slug"] == "pico-llama")
+            answer = httpx.get(
+                f"{stack.url}/api/v1/versions/?page_size=200", headers={"Authorization": f"Bearer {stack.token}"}
+            )
+            found = {v["artifact"]["slug"]: v for v in answer.json()["results"]}
+            checkpoint, plan = found["pico-llama"], found["dense-1b-code25"]
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
@@ -76,6 +79,8 @@ def main() -> None:
                 shoot(page, f"{stack.url}/browse/", "browse")
                 shoot(page, f"{stack.url}/versions/{checkpoint['id']}/", "version")
                 shoot(page, f"{stack.url}/artifacts/{checkpoint['artifact']['id']}/", "artifact")
+                shoot(page, f"{stack.url}/versions/{plan['id']}/", "prior-art")
+                shoot(page, f"{stack.url}/ledger/", "ledger")
                 shoot(page, f"{stack.url}/submit/", "submit")
                 shoot(page, f"{stack.url}/orgs/aurora/members/", "org-admin")
                 sign_in(page, stack.url, "borealis-reviewer", logins["borealis-reviewer"])
