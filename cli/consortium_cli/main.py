@@ -229,6 +229,7 @@ def cmd_show(args: argparse.Namespace, api: Api) -> int:
     console.print(table)
     for line in lineage_lines(lineage):
         console.print(line, markup=False)
+    prior_art.print_prior_art(console, version)
     print_measurements(console, version)
     print_scorecard(console, version)
     return 0

@@ -35,6 +35,26 @@ def load_recipe(path: Path) -> dict[str, Any]:
     return json.loads(json.dumps(raw, default=str))
 
 
+def matches_table(matches: list[dict[str, Any]]) -> Table:
+    table = Table("score", "recipe", "summary")
+    for match in matches:
+        score = f"{match['score']:.2f}" + (" [bold red]near-duplicate[/]" if match["near_duplicate"] else "")
+        table.add_row(score, escape(match["name"]), escape(match["summary"]))
+    return table
+
+
+def print_prior_art(console: Console, version: dict[str, Any]) -> None:
+    """A recipe version's prior art, as its pipeline step found it (the matches the reader can see)."""
+    matches = version.get("prior_art")
+    if matches is None:  # not a recipe
+        return
+    if not matches:
+        console.print("prior art: no match among the recipes you can see", markup=False)
+        return
+    console.print("prior art (found by its prior_art step):", markup=False)
+    console.print(matches_table(matches))
+
+
 def cmd_prior_art(args: argparse.Namespace, api: Api) -> int:
     found = api.post("/prior-art/", {"recipe": load_recipe(Path(args.recipe))})
     matches = found["matches"]
@@ -45,11 +65,7 @@ def cmd_prior_art(args: argparse.Namespace, api: Api) -> int:
         if not matches:
             console.print("no prior art among the recipes you can see", markup=False)
         else:
-            table = Table("score", "recipe", "summary")
-            for match in matches:
-                score = f"{match['score']:.2f}" + (" [bold red]near-duplicate[/]" if match["near_duplicate"] else "")
-                table.add_row(score, escape(match["name"]), escape(match["summary"]))
-            console.print(table)
+            console.print(matches_table(matches))
     near = [m for m in matches if m["near_duplicate"]]
     if near and not args.json:
         err.print(f"{len(near)} near-duplicate(s) at or above {found['threshold']}: this has been tried", markup=False)

@@ -11,8 +11,10 @@ import yaml
 from consortium_cli import main as cli
 
 from registry.models import Organization
+from tests.conftest import Member
 from tests.corpus import recipes
 from tests.jobs.test_prior_art_search import changed_lr, recipe_version
+from tests.test_portal_prior_art import matched
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,3 +52,15 @@ def test_an_invalid_recipe_exits_2_naming_the_field(as_alice: None, tmp_path: Pa
     raw["optimizer"]["lr"] = "fast"
     assert cli.main(["prior-art", written(tmp_path, raw)]) == 2
     assert "recipe.optimizer.lr" in capsys.readouterr().err
+
+
+def test_show_prints_a_recipes_prior_art_as_its_step_found_it(
+    as_alice: None, alice: Member, org_b: Organization, capsys
+) -> None:
+    theirs = recipe_version(org_b, "tiny", changed_lr("2.5e-4"))
+    mine = recipe_version(alice.organization, "mine", recipes.pretraining_recipe())
+    matched(mine, theirs, 1, "lr 3e-4 vs 2.5e-4")
+    assert cli.main(["show", "org-a/mine@1.0"]) == 0
+    out = capsys.readouterr().out
+    assert "prior art (found by its prior_art step):" in out
+    assert "same as org-b/tiny@1.0 except lr 3e-4 vs 2.5e-4" in out
