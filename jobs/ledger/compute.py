@@ -36,12 +36,23 @@ def declared(compute: Mapping[str, Any] | Any) -> Compute:
     return Compute(gpu_hours=figure(compute.get("gpu_hours")), flops=figure(compute.get("flops")))
 
 
+def tokens_trained(recipe: Recipe) -> int | None:
+    """Tokens the run went through: as reported (`outcome.tokens_seen`), else its completed steps
+    times the batch, else the planned total for a run that succeeded; None for a run that stopped
+    early without saying how far it went (its plan is not what it spent)."""
+    outcome, per_step = recipe.outcome, recipe.batch.tokens
+    if outcome.tokens_seen is not None:
+        return outcome.tokens_seen
+    if outcome.steps_completed is not None and per_step is not None:
+        return outcome.steps_completed * per_step
+    return recipe.total_tokens if outcome.status == "succeeded" else None
+
+
 def estimated_flops(recipe: Recipe) -> float | None:
-    """6 * (active) parameters * tokens (seen, else planned); None without both."""
+    """6 * (active) parameters * tokens trained; None without both."""
     arch = recipe.architecture
     parameters = None if arch is None else arch.parameters if arch.active_parameters is None else arch.active_parameters
-    seen = recipe.outcome.tokens_seen
-    tokens = recipe.total_tokens if seen is None else seen
+    tokens = tokens_trained(recipe)
     if parameters is None or tokens is None:
         return None
     return float(FLOPS_PER_PARAMETER_TOKEN * parameters * tokens)

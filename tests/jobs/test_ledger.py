@@ -3,6 +3,7 @@ the backfill, and acknowledgements (who may make them, what they refuse)."""
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from io import StringIO
 from typing import Any
@@ -163,6 +164,12 @@ def test_flops_are_declared_else_estimated_from_active_parameters_and_tokens_see
     assert compute.of_recipe(recipe, {"flops": 1e19}) == compute.Compute(0.0, 1e19)
     post = Recipe.model_validate(recipes.rl_recipe())
     assert compute.of_recipe(post, {"flops": "lots"}) == compute.Compute(0.0, None)  # no parameters: not guessed
+
+    stopped = copy.deepcopy(raw)
+    stopped["outcome"] = {"status": "abandoned", "notes": "stopped early"}
+    assert compute.of_recipe(Recipe.model_validate(stopped), {}).flops is None, "its plan is not what it spent"
+    stopped["outcome"]["steps_completed"] = 0
+    assert compute.of_recipe(Recipe.model_validate(stopped), {}) == compute.Compute(0.0, 0.0, flops_estimated=True)
 
 
 def test_the_format_check_stores_the_runs_cost_and_resolved_reuses(
