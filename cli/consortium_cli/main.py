@@ -158,9 +158,13 @@ def _why(version: dict[str, Any], until: str, verdict: int) -> str | None:
 def cmd_wait(args: argparse.Namespace, api: Api) -> int:
     deadline = time.monotonic() + args.timeout
     reported: dict[str, str] = {}
+    version = refs.version_of(api, args.version)
     while True:
-        version = refs.version_of(api, args.version)
+        # The checks first, then the version: a run settles and moves its version in one transaction,
+        # so the version read second is never older than the checks (read the other way round, a run
+        # that settled between the two reads showed "passed" beside a version still `checking`).
         checks = checks_of(api, version)
+        version = api.get(f"/versions/{version['id']}/")
         if not (args.quiet or args.json):
             for step in checks["steps"] if checks else []:
                 if reported.get(step["name"]) != step["status"] and step["status"] != "queued":
