@@ -31,7 +31,7 @@ def test_a_reviewer_approves_from_the_queue(
     page.get_by_role("link", name="Review queue").click()
     page.get_by_role("link", name="org-a/tiny-llama 1.0.0").click()
     expect(page.get_by_role("cell", name="2 files match")).to_be_visible()
-    page.get_by_text("Evidence").click()
+    page.get_by_text("Evidence", exact=True).click()
     expect(page.locator("details pre")).to_contain_text("'files': 2")
 
     page.get_by_role("button", name="Reject").click()
