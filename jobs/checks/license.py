@@ -111,7 +111,7 @@ def _edge(
     """Check one parent's license against this version's; the edge's evidence."""
     if edge.parent is not None:
         artifact = edge.parent.artifact
-        target = f"{artifact.organization.slug}/{artifact.slug}@{edge.parent.number}"
+        target = edge.parent.ref
         label = f"{artifact.organization.slug}/{artifact.slug} v{edge.parent.number}"
         declared = edge.parent.license
     else:

@@ -23,10 +23,6 @@ RUN_KINDS = (Kind.PRETRAINING_RECIPE, Kind.POSTTRAINING_RECIPE, Kind.CHECKPOINT)
 UNCOUNTED = (Version.State.DRAFT, Version.State.DELETED, Version.State.REJECTED)
 
 
-def version_name(version: Version) -> str:
-    return f"{version.artifact.organization.slug}/{version.artifact.slug}@{version.number}"
-
-
 @transaction.atomic(durable=True)
 def acknowledge(
     actor: Actor, *, organization: Organization, source: Version, via: Version | None = None, note: str = ""
@@ -39,7 +35,7 @@ def acknowledge(
     seen = visible.filter(pk=source.pk).first()
     if seen is None:
         raise NotFound("no such version", field="source")
-    source, name = seen, version_name(seen)
+    source, name = seen, seen.ref
     if source.artifact.organization_id == organization.pk:
         raise DomainError(f"{name} is {organization.slug}'s own work: acknowledge another member's run", field="source")
     if source.artifact.kind not in RUN_KINDS:
@@ -57,7 +53,7 @@ def acknowledge(
         if own is None:
             raise NotFound("no such version", field="via")
         if own.artifact.organization_id != organization.pk:
-            raise DomainError(f"{version_name(own)} is not a version of {organization.slug}", field="via")
+            raise DomainError(f"{own.ref} is not a version of {organization.slug}", field="via")
         via = own
     if len(note) > 2000:
         raise DomainError("the note is at most 2000 characters", field="note")
@@ -72,7 +68,7 @@ def acknowledge(
             action="acknowledgement.created",
             target=found,
             organization=organization,
-            data={"source": name, "via": version_name(via) if via else None, "note": note[:200]},
+            data={"source": name, "via": via.ref if via else None, "note": note[:200]},
         )
     return found
 

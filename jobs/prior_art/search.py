@@ -38,8 +38,7 @@ class Match:
     @property
     def name(self) -> str:
         """org/artifact@number."""
-        artifact = self.version.artifact
-        return f"{artifact.organization.slug}/{artifact.slug}@{self.version.number}"
+        return self.version.ref
 
     @property
     def score(self) -> float:

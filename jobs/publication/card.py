@@ -28,7 +28,7 @@ from jobs.models import PipelineRun, Publication, Step
 from jobs.publication.hub import hub_web_url
 from jobs.publication.targets import HUB_LICENSE_IDS, OTHER, hub_license, hub_target, version_tag
 from jobs.scorecard import SCORED_KINDS, scorecard
-from jobs.scorecard.model import Evidence, version_name
+from jobs.scorecard.model import Evidence
 from registry.actors import Actor
 from registry.digests import version_digests
 from registry.models import AuditEvent, Kind, LineageEdge, Relation, Review, Sharing, Version
@@ -244,7 +244,7 @@ def _scorecard(version: Version, *, endpoint: str) -> str:
         lines += ["", "Declared contamination (a dataset or recipe upstream overlaps these eval tasks):", ""]
         lines += [
             f"- {_md(flag.suite.artifact.organization.slug)}/{_md(flag.suite.artifact.slug)} {_md(flag.suite.number)}, "
-            f"{_md(flag.task)}: {_md(version_name(flag.declared_by))} declares {_md(flag.overlap)}"
+            f"{_md(flag.task)}: {_md(flag.declared_by.ref)} declares {_md(flag.overlap)}"
             for flag in card.contamination
         ]
     return "\n".join(lines)

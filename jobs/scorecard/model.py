@@ -97,11 +97,6 @@ class Scorecard:
         }
 
 
-def version_name(version: Version) -> str:
-    """org/artifact@number, the way members name versions."""
-    return f"{version.artifact.organization.slug}/{version.artifact.slug}@{version.number}"
-
-
 def suite_ref(version: Version) -> dict[str, str]:
     return {
         "id": str(version.public_id),
@@ -111,9 +106,7 @@ def suite_ref(version: Version) -> dict[str, str]:
 
 
 def version_evidence(version: Version) -> Evidence:
-    return Evidence(
-        "version", f"{version_name(version)} ({version.artifact.kind.replace('_', ' ')})", str(version.public_id)
-    )
+    return Evidence("version", f"{version.ref} ({version.artifact.kind.replace('_', ' ')})", str(version.public_id))
 
 
 def edge_evidence(edge: LineageEdge) -> Evidence:

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from jobs.scorecard.lineage import Parents
-from jobs.scorecard.model import Evidence, Factor, Status, edge_evidence, version_name
+from jobs.scorecard.model import Evidence, Factor, Status, edge_evidence
 from registry.licenses import license_choices, license_parse
 from registry.model_licenses import Category, Commercial, ModelLicense, Obligation
 from registry.models import LineageEdge, Relation, Version
@@ -51,7 +51,7 @@ def openness(expression: str) -> Openness:
 
 def _source(edge: LineageEdge) -> dict[str, Any]:
     parent = edge.parent
-    name = version_name(parent) if parent is not None else edge.external_repo
+    name = parent.ref if parent is not None else edge.external_repo
     expression = parent.license if parent is not None else edge.external_license
     return {"name": name, "license": expression or None, "class": str(openness(expression))}
 
@@ -77,7 +77,7 @@ def _mof_spirit(weights: str, code: str, data: str) -> str:
 
 
 def license_factor(*, version: Version, parents: Parents) -> Factor:
-    own = {"name": version_name(version), "license": version.license, "class": str(openness(version.license))}
+    own = {"name": version.ref, "license": version.license, "class": str(openness(version.license))}
     bases = [_source(e) for e in parents.of(Relation.DERIVED_FROM)]
     components = [
         _component("weights", [own, *bases]),
@@ -103,9 +103,7 @@ def license_factor(*, version: Version, parents: Parents) -> Factor:
         status = Status.FAIR
     spirit = _mof_spirit(weights, code, data)
     headline = f"weights {weights}, code {code}, data {data}: {spirit}"
-    evidence = [
-        Evidence("version", f"{version_name(version)}: declared license {version.license}", str(version.public_id))
-    ]
+    evidence = [Evidence("version", f"{version.ref}: declared license {version.license}", str(version.public_id))]
     evidence += [edge_evidence(e) for e in parents.edges if e.relation != Relation.EVALUATED_WITH]
     figures = {"components": components, "openness": spirit}
     return Factor("license", "License", status, headline, figures, evidence, missing)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.models import Step
-from jobs.scorecard.model import Evidence, Factor, Status, version_name
+from jobs.scorecard.model import Evidence, Factor, Status
 from registry.models import Version
 
 _TAKEN = frozenset({Step.Status.PASSED, Step.Status.FAILED})
@@ -83,7 +83,7 @@ def finetune_factor(step: Step | None, *, base: Version | None = None, adapter: 
 
 
 def _base_probe(base: Version) -> Evidence:
-    return Evidence("version", f"fine-tune probe of its base {version_name(base)}", str(base.public_id))
+    return Evidence("version", f"fine-tune probe of its base {base.ref}", str(base.public_id))
 
 
 def _loss(value: Any) -> str:

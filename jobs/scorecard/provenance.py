@@ -9,7 +9,7 @@ from typing import Any
 from django_countries.fields import Country
 
 from jobs.scorecard.lineage import Parents
-from jobs.scorecard.model import Evidence, Factor, Status, edge_evidence, version_name
+from jobs.scorecard.model import Evidence, Factor, Status, edge_evidence
 from registry.declared_metadata import jurisdictions_of
 from registry.models import HubRepoType, Kind, LineageEdge, Relation, Version
 
@@ -33,7 +33,7 @@ def _lineage(version: Version, parents: Parents) -> tuple[list[dict[str, Any]], 
     for relation in (Relation.PRODUCED_BY, Relation.TRAINED_ON, Relation.DERIVED_FROM):
         edges = parents.of(relation)
         expected = relation != Relation.DERIVED_FROM or _expects_base(version, parents)
-        registry = [version_name(e.parent) for e in edges if e.parent is not None]
+        registry = [e.parent.ref for e in edges if e.parent is not None]
         hub = [f"{e.external_repo}@{e.external_revision[:12]}" for e in edges if e.parent is None]
         state = "registry" if registry and not hub else "hub" if hub and not registry else "mixed" if edges else ""
         if not edges:
@@ -65,7 +65,7 @@ def provenance_factor(*, version: Version, parents: Parents) -> Factor:
     data = []
     for edge in _datasets(parents):
         declared = jurisdictions_of(edge.parent.metadata) if edge.parent is not None else None
-        name = version_name(edge.parent) if edge.parent is not None else edge.external_repo
+        name = edge.parent.ref if edge.parent is not None else edge.external_repo
         data.append({"dataset": name, "jurisdictions": declared})
         if declared is None:
             where = (

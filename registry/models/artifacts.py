@@ -142,6 +142,11 @@ class Version(models.Model):
     def organization(self) -> Organization:
         return self.artifact.organization
 
+    @property
+    def ref(self) -> str:
+        """org/artifact@number: how members, the CLI and the evidence name a version."""
+        return f"{self.artifact.organization.slug}/{self.artifact.slug}@{self.number}"
+
     def transition(self, to: str) -> None:
         """Move to `to` or raise.
 

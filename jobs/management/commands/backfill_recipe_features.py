@@ -25,7 +25,7 @@ class Command(BaseCommand):
             return
         stored = failed = 0
         for i, version in enumerate(todo, 1):
-            name = f"{version.artifact.organization.slug}/{version.artifact.slug}@{version.number}"
+            name = version.ref
             if dry_run:
                 self.stdout.write(f"[{i}/{len(todo)}] {name}: to fill")
                 continue
