@@ -103,3 +103,19 @@ class AuditEventQuerySet(models.QuerySet):
 
     def delete(self) -> tuple[int, dict[str, int]]:
         raise TypeError("audit events are append-only")
+
+
+class EventQuerySet(models.QuerySet):
+    def visible_to(self, actor: Actor) -> EventQuerySet:
+        """An event is visible exactly when its version is: the version's visibility is the rule."""
+        from registry.models import Version
+
+        if actor.is_steward:
+            return self.all()
+        return self.filter(Exists(Version.objects.visible_to(actor).filter(pk=OuterRef("version_id"))))
+
+    def update(self, **kwargs: object) -> int:
+        raise TypeError("events are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError("events are append-only")

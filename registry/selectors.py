@@ -20,6 +20,7 @@ from registry.models import (
     ApiToken,
     Artifact,
     AuditEvent,
+    Event,
     Invitation,
     Kind,
     LineageEdge,
@@ -83,6 +84,20 @@ def audit_list(
     if until:
         qs = qs.filter(created_at__lt=until)
     return qs.order_by("-created_at", "-id")
+
+
+def event_list(
+    *, actor: Actor, type: str | None = None, org: str | None = None, since: datetime | None = None
+) -> QuerySet[Event]:
+    """Events of the versions the actor sees, newest first; `org` is the version's org's slug."""
+    qs = Event.objects.visible_to(actor).select_related("organization", "version__artifact__organization")
+    if type:
+        qs = qs.filter(type=type)
+    if org:
+        qs = qs.filter(organization__slug=org)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    return qs.order_by("-id")
 
 
 def invitation_list(*, actor: Actor, organization: Organization) -> QuerySet[Invitation]:

@@ -16,6 +16,7 @@ from registry.models import (
     ApiToken,
     Artifact,
     AuditEvent,
+    Event,
     HubRepoType,
     Kind,
     LineageEdge,
@@ -301,6 +302,29 @@ class VersionRefOut(serializers.ModelSerializer):
 
     def get_artifact(self, version: Version) -> str:
         return f"{version.artifact.organization.slug}/{version.artifact.slug}"
+
+
+# Events
+
+
+class EventFilter(ListParams):
+    type = serializers.ChoiceField(choices=Event.Type.choices, required=False)
+    org = serializers.CharField(required=False, help_text="The slug of the version's organization.")
+    since = serializers.DateTimeField(required=False, help_text="Only events at or after this time.")
+
+
+class EventOut(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    organization = serializers.CharField(source="organization.slug")
+    version = VersionRefOut()
+    payload = serializers.JSONField(
+        help_text="What changed: `from`/`to` for a state change; for the others, the audited `action` and its "
+        "public details (never a reviewer's comment or an infrastructure error)."
+    )
+
+    class Meta:
+        model = Event
+        fields = ["id", "type", "organization", "version", "payload", "created_at"]
 
 
 class HubRefOut(serializers.ModelSerializer):

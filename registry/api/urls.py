@@ -12,6 +12,7 @@ router.register("organizations", views.OrganizationViewSet, basename="organizati
 router.register(r"organizations/(?P<org_slug>[a-z0-9-]+)/memberships", views.MembershipViewSet, basename="membership")
 router.register(r"organizations/(?P<org_slug>[a-z0-9-]+)/tokens", views.TokenViewSet, basename="token")
 router.register(r"organizations/(?P<org_slug>[a-z0-9-]+)/audit-events", views.AuditEventViewSet, basename="audit-event")
+router.register("events", views.EventViewSet, basename="event")
 router.register("artifacts", views.ArtifactViewSet, basename="artifact")
 router.register("versions", views.VersionViewSet, basename="version")
 router.register("uploads", views.UploadViewSet, basename="upload")

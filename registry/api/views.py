@@ -210,6 +210,22 @@ class AuditEventViewSet(mixins.ListModelMixin, OrgNested):
         return super().list(request, *args, **kwargs)
 
 
+class EventViewSet(mixins.ListModelMixin, Base):
+    """Events of the versions the actor sees, newest first: state changes, review decisions, steward
+    actions, errored steps and publications."""
+
+    serializer_class = s.EventOut
+    filter_class = s.EventFilter
+    action_policy = {"list": PUBLIC_READ}
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.event_list(actor=self.actor, **self.filters())
+
+    @extend_schema(parameters=[s.EventFilter])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+
 class ArtifactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
     lookup_field = "public_id"
     lookup_url_kwarg = "artifact_id"

@@ -11,6 +11,7 @@ from registry.models.artifacts import (
 )
 from registry.models.audit import AuditEvent
 from registry.models.blobs import Blob, Upload
+from registry.models.events import Event
 from registry.models.idempotency import IdempotencyRecord
 from registry.models.invitations import Invitation
 from registry.models.organizations import ApiToken, Membership, Organization, User
@@ -21,6 +22,7 @@ __all__ = [
     "Artifact",
     "AuditEvent",
     "Blob",
+    "Event",
     "HubRepoType",
     "IdempotencyRecord",
     "Invitation",

@@ -152,8 +152,11 @@ class Version(models.Model):
 
         The UPDATE matches only the state we read, so when two workers race,
         exactly one moves the version and the other gets StaleState. Entering or leaving review
-        marks this version's own lineage edges in the same transaction (`child_in_review`).
+        marks this version's own lineage edges in the same transaction (`child_in_review`), and
+        the move is recorded as a `version.state_changed` event there too.
         """
+        from registry.models.events import Event
+
         if to not in self.TRANSITIONS.get(self.state, frozenset()):
             raise InvalidTransition(f"version {self.number}: {self.state} → {to} is not allowed", field="state")
         now = timezone.now()
@@ -163,6 +166,7 @@ class Version(models.Model):
                 raise StaleState(f"version {self.number}: its state changed concurrently; reload it", field="state")
             if self.State.IN_REVIEW in (self.state, to):
                 LineageEdge.objects.filter(child_id=self.pk).update(child_in_review=to == self.State.IN_REVIEW)
+            Event.record(type=Event.Type.VERSION_STATE_CHANGED, version=self, payload={"from": self.state, "to": to})
         self.state, self.state_changed_at = to, now
 
 

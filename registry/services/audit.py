@@ -1,4 +1,5 @@
-"""audit_record: the one way to append to the audit log, inside the caller's transaction."""
+"""audit_record: the one way to append to the audit log, inside the caller's transaction, with
+the event the change stands for (registry/services/events.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.db import models, transaction
 
 from registry.actors import Actor
 from registry.models import AuditEvent, Organization
+from registry.services.events import event_for_audit
 
 
 def audit_record(
@@ -20,7 +22,7 @@ def audit_record(
 ) -> AuditEvent:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the write it records")
-    return AuditEvent.objects.create(
+    entry = AuditEvent.objects.create(
         organization=organization,
         actor=actor.user,
         token=actor.token,
@@ -30,3 +32,5 @@ def audit_record(
         target_id=str(getattr(target, "public_id", None) or getattr(target, "slug", None) or target.pk),
         data=data or {},
     )
+    event_for_audit(action=action, target=target, data=entry.data)
+    return entry
