@@ -45,14 +45,6 @@ class Event(models.Model):
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.type} version {self.version_id}"
 
-    @classmethod
-    def record(cls, *, type: str, version: Version, payload: dict[str, Any]) -> Event:
-        """Append an event about `version`; refused outside a transaction, which must be the change's."""
-        if not transaction.get_connection().in_atomic_block:
-            raise RuntimeError("events must be recorded inside the transaction of the change they record")
-        organization_id = version.artifact.organization_id
-        return cls.objects.create(type=type, organization_id=organization_id, version=version, payload=payload)
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise TypeError("events are append-only")
@@ -60,3 +52,11 @@ class Event(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("events are append-only")
+
+    @classmethod
+    def record(cls, *, type: str, version: Version, payload: dict[str, Any]) -> Event:
+        """Append an event about `version`; refused outside a transaction, which must be the change's."""
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("events must be recorded inside the transaction of the change they record")
+        organization_id = version.artifact.organization_id
+        return cls.objects.create(type=type, organization_id=organization_id, version=version, payload=payload)
