@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from jobs.models import EvalSuiteDefault, PipelineRun, RecipeFeatures, Step
 from jobs.prior_art.normalize import experiment_from
 from registry.actors import Actor
-from registry.models import ApiToken, AuditEvent, Blob, Version, VersionFile
+from registry.models import ApiToken, AuditEvent, Blob, Event, Version, VersionFile
 from registry.permissions import ROLE_CAPABILITIES, Capability, token_capabilities
 from registry.services.tokens import token_issue
 from tests import factories
@@ -31,6 +31,7 @@ ROUTES_COVERED = {
     "token-list",
     "token-detail",
     "audit-event-list",
+    "event-list",
     "artifact-list",
     "artifact-detail",
     "version-list",
@@ -149,6 +150,19 @@ def test_versions_list_retrieve_and_lineage(world: World, spec: ActorSpec) -> No
             assert all(world.sees_version(spec, v) for v in world.versions if str(v.public_id) in shown)
             edges = [e for e in version.parent_edges.all() if world.sees_version(spec, e.parent)]
             assert len(body["parents"]) == len(edges)
+
+
+@pytest.mark.parametrize("spec", ACTORS, ids=lambda s: s.name)
+def test_events_are_listed_exactly_when_their_version_is_visible(world: World, spec: ActorSpec) -> None:
+    recorded = {
+        v.pk: str(Event.record(type=Event.Type.VERSION_STATE_CHANGED, version=v, payload={}).public_id)
+        for v in world.versions
+    }
+    listed = client_for(world, spec).get("/api/v1/events/", {"page_size": 200})
+    if not spec.can_read:
+        assert listed.status_code == 403
+        return
+    assert ids(listed) == {recorded[v.pk] for v in world.versions if world.sees_version(spec, v)}
 
 
 @pytest.mark.parametrize("spec", ACTORS, ids=lambda s: s.name)
