@@ -113,6 +113,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
 
 
+@admin.register(m.Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "type", "organization", "version")
+    list_filter = ("type", "organization")
+    date_hierarchy = "created_at"
+    list_select_related = ("organization", "version__artifact__organization")
+
+
 @admin.register(m.IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ("actor_key", "key", "status_code", "created_at")
