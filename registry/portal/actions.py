@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
@@ -26,3 +27,8 @@ def error_message(exc: DomainError | ValidationError) -> str:
     if isinstance(exc, DomainError):
         return exc.message
     return " ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+
+
+def form_problems(form: forms.Form) -> str:
+    """An invalid form's errors as one line, each naming its field."""
+    return " ".join(f"{field}: {' '.join(map(str, errors))}" for field, errors in form.errors.items())

@@ -22,7 +22,7 @@ from jobs.prior_art.search import Match, prior_art
 from jobs.prior_art.similarity import NEAR_DUPLICATE
 from registry.actors import Actor
 from registry.permissions import Capability
-from registry.portal.actions import act
+from registry.portal.actions import act, form_problems
 from registry.portal.versions import version_or_404
 
 SEARCH_LIMIT = 20
@@ -46,7 +46,7 @@ def match_acknowledge(request: HttpRequest, version_id: str, match_id: str) -> H
         raise PermissionDenied(actor.denial(organization, Capability.PUSH))
     form = AcknowledgeForm(request.POST)
     if not form.is_valid():
-        problems = " ".join(f"{field}: {' '.join(map(str, errors))}" for field, errors in form.errors.items())
+        problems = form_problems(form)
         messages.error(request, f"Nothing was acknowledged: {problems}.")
     else:
         note = form.cleaned_data["note"]

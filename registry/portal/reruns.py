@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from jobs import pipeline
 from registry import selectors
 from registry.actors import Actor
-from registry.portal.actions import act
+from registry.portal.actions import act, form_problems
 from registry.portal.versions import version_or_404
 
 
@@ -38,7 +38,7 @@ def step_rerun(request: HttpRequest, version_id: str, step_name: str) -> HttpRes
     step = selectors.step_get(version=version, name=step_name)
     form = RerunForm(request.POST)
     if not form.is_valid():
-        problems = " ".join(f"{field}: {' '.join(map(str, errors))}" for field, errors in form.errors.items())
+        problems = form_problems(form)
         messages.error(request, f"Nothing was re-run: {problems}.")
     else:
         reason = form.cleaned_data["reason"]
