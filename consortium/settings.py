@@ -256,6 +256,26 @@ S3_CORS_ORIGINS = env_list("S3_CORS_ORIGINS", [PUBLIC_URL])
 HF_ENDPOINT = env_optional("HF_ENDPOINT")
 HF_TOKEN = env_secret("HF_TOKEN")
 
+# Webhooks. Each attempt has WEBHOOK_TIMEOUT_SECONDS to connect and as long again to answer; a failed
+# one is retried with exponential backoff (WEBHOOK_BACKOFF_SECONDS, doubling, at most
+# WEBHOOK_BACKOFF_MAX_SECONDS) up to WEBHOOK_MAX_ATTEMPTS; WEBHOOK_DISABLE_AFTER_FAILURES failed
+# attempts in a row switch the webhook off and tell its org's owners. Only http(s) is sent, and
+# never to a loopback, private, link-local, shared or metadata address, checked on every hop and
+# pinned between check and connect, unless the network is listed in WEBHOOK_ALLOWED_NETWORKS
+# (CIDRs, for an operator's own receivers; `make run` allows loopback for trying it locally).
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_BACKOFF_SECONDS = env_float("WEBHOOK_BACKOFF_SECONDS", 30)
+WEBHOOK_BACKOFF_MAX_SECONDS = env_float("WEBHOOK_BACKOFF_MAX_SECONDS", 1800)
+WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 20)
+WEBHOOK_MAX_REDIRECTS = env_int("WEBHOOK_MAX_REDIRECTS", 3)
+WEBHOOK_RESPONSE_PREFIX_BYTES = env_int("WEBHOOK_RESPONSE_PREFIX_BYTES", 1024)
+WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", [])
+# Webhook signing secrets are stored encrypted with this key (derived from SECRET_KEY when unset).
+WEBHOOK_SECRETS_KEY = env_secret("WEBHOOK_SECRETS_KEY") or f"webhook-secrets:{SECRET_KEY}"
+# Notification email is sent in batches this often: one message, or a digest when several wait.
+NOTIFICATION_EMAIL_SECONDS = env_float("NOTIFICATION_EMAIL_SECONDS", 60)
+
 # The check pipeline. A worker holds a step's lease for PIPELINE_LEASE_SECONDS and renews it every
 # PIPELINE_HEARTBEAT_SECONDS; the reconciler (beat, every PIPELINE_RECONCILE_SECONDS) requeues a
 # step whose lease expired and re-sends a queued step whose message is older than
@@ -282,9 +302,11 @@ PIPELINE_BACKOFF_MAX_SECONDS = env_float("PIPELINE_BACKOFF_MAX_SECONDS", 300)
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
 if not PIPELINE_HEARTBEAT_SECONDS < PIPELINE_LEASE_SECONDS:
     raise ImproperlyConfigured("PIPELINE_HEARTBEAT_SECONDS must be shorter than PIPELINE_LEASE_SECONDS")
-if not PIPELINE_BACKOFF_MAX_SECONDS < CELERY_VISIBILITY_TIMEOUT:
+if not max(PIPELINE_BACKOFF_MAX_SECONDS, WEBHOOK_BACKOFF_MAX_SECONDS) < CELERY_VISIBILITY_TIMEOUT:
     # A countdown longer than the visibility timeout makes Redis redeliver the message in a loop.
-    raise ImproperlyConfigured("PIPELINE_BACKOFF_MAX_SECONDS must be shorter than CELERY_VISIBILITY_TIMEOUT")
+    raise ImproperlyConfigured(
+        "PIPELINE_BACKOFF_MAX_SECONDS and WEBHOOK_BACKOFF_MAX_SECONDS must be shorter than CELERY_VISIBILITY_TIMEOUT"
+    )
 
 # The safety step. A pickle scan that runs past SAFETY_SCAN_TIMEOUT_SECONDS, or would hold more than
 # SAFETY_PICKLE_MAX_BYTES or SAFETY_PICKLE_MAX_OPS opcodes in memory (the scanner keeps them all), fails
@@ -332,6 +354,16 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": PIPELINE_RECONCILE_SECONDS},  # a pass stuck behind long steps is dropped
     },
     # Embargoed versions are published on their release date within one period.
+    "webhook-reconcile": {
+        "task": "jobs.tasks.webhook_reconcile_task",
+        "schedule": timedelta(seconds=PIPELINE_RECONCILE_SECONDS),
+        "options": {"expires": PIPELINE_RECONCILE_SECONDS},
+    },
+    "notification-email": {
+        "task": "jobs.tasks.notification_email_task",
+        "schedule": timedelta(seconds=NOTIFICATION_EMAIL_SECONDS),
+        "options": {"expires": NOTIFICATION_EMAIL_SECONDS},
+    },
     "publication-reconcile": {
         "task": "jobs.tasks.publication_reconcile_task",
         "schedule": timedelta(seconds=PIPELINE_RECONCILE_SECONDS),

@@ -146,3 +146,39 @@ class ReviewPolicyAdmin(ReadOnlyAdmin):
 class ReviewAdmin(ReadOnlyAdmin):
     list_display = ("version", "reviewer", "organization", "decision", "created_at")
     list_filter = ("decision", "organization")
+
+
+@admin.register(m.Webhook)
+class WebhookAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "url", "is_active", "consecutive_failures", "created_at")
+    list_filter = ("is_active", "organization")
+    exclude = ("secret_encrypted",)
+
+
+@admin.register(m.WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "webhook", "event", "status", "attempts", "last_status_code")
+    list_filter = ("status",)
+    list_select_related = ("webhook__organization", "event")
+
+
+@admin.register(m.WebhookAttempt)
+class WebhookAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "delivery", "number", "status_code", "latency_ms", "error")
+
+
+@admin.register(m.Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "user", "reason", "event", "read_at", "emailed_at")
+    list_filter = ("reason",)
+    list_select_related = ("user", "event")
+
+
+@admin.register(m.NotificationPreference)
+class NotificationPreferenceAdmin(ReadOnlyAdmin):
+    list_display = ("user", "reviews_waiting", "org_changes", "errors", "watched_publications", "email")
+
+
+@admin.register(m.Watch)
+class WatchAdmin(ReadOnlyAdmin):
+    list_display = ("user", "artifact", "created_at")

@@ -18,6 +18,7 @@ class Scope(models.TextChoices):
     READ = "read"
     PUSH = "push"
     REVIEW = "review"
+    WEBHOOKS = "webhooks"
 
 
 class Capability(StrEnum):
@@ -27,6 +28,7 @@ class Capability(StrEnum):
     AUDIT = "audit"  # read the org's audit log
     ADMIN = "admin"  # members, roles and API tokens
     WITHDRAW = "withdraw"  # take the org's published work off the Hub
+    WEBHOOKS = "webhooks"  # register, change, replay and remove the org's webhooks
 
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
@@ -42,6 +44,7 @@ SCOPE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Scope.READ: frozenset({Capability.READ, Capability.AUDIT}),
     Scope.PUSH: frozenset({Capability.PUSH, Capability.MANAGE, Capability.WITHDRAW}),
     Scope.REVIEW: frozenset(),
+    Scope.WEBHOOKS: frozenset({Capability.WEBHOOKS}),
 }
 
 
@@ -59,4 +62,6 @@ def scopes_allowed_for(role: str, *, is_reviewer: bool) -> set[str]:
         allowed.add(Scope.PUSH.value)
     if is_reviewer:
         allowed.add(Scope.REVIEW.value)
+    if Capability.WEBHOOKS in ROLE_CAPABILITIES[role]:
+        allowed.add(Scope.WEBHOOKS.value)
     return allowed

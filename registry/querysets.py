@@ -105,6 +105,14 @@ class AuditEventQuerySet(models.QuerySet):
         raise TypeError("audit events are append-only")
 
 
+class WebhookQuerySet(models.QuerySet):
+    def visible_to(self, actor: Actor) -> WebhookQuerySet:
+        """An org's webhooks and their delivery logs are read by those who read its audit log."""
+        if actor.is_steward:
+            return self.all()
+        return self.filter(organization_id__in=[o for o in actor.org_ids if actor.can(o, Capability.AUDIT)])
+
+
 class EventQuerySet(models.QuerySet):
     def visible_to(self, actor: Actor) -> EventQuerySet:
         """An event is visible exactly when its version is: the version's visibility is the rule."""

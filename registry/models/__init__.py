@@ -14,8 +14,10 @@ from registry.models.blobs import Blob, Upload
 from registry.models.events import Event
 from registry.models.idempotency import IdempotencyRecord
 from registry.models.invitations import Invitation
+from registry.models.notifications import Notification, NotificationPreference, Watch
 from registry.models.organizations import ApiToken, Membership, Organization, User
 from registry.models.reviews import Review, ReviewPolicy
+from registry.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "ApiToken",
@@ -29,6 +31,8 @@ __all__ = [
     "Kind",
     "LineageEdge",
     "Membership",
+    "Notification",
+    "NotificationPreference",
     "Organization",
     "Relation",
     "ReleaseTarget",
@@ -39,4 +43,8 @@ __all__ = [
     "User",
     "Version",
     "VersionFile",
+    "Watch",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

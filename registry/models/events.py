@@ -1,5 +1,5 @@
-"""Events: what happened to a version, as a feed its readers may follow (and, next, notifications
-and webhooks). Each row is written in the same transaction as the change it records, so a change
+"""Events: what happened to a version, as a feed its readers follow and the source of notifications
+and webhook deliveries. Each row is written in the same transaction as the change it records, so a change
 that rolls back leaves no event and a committed change always has one."""
 
 from __future__ import annotations
@@ -8,11 +8,17 @@ import uuid
 from typing import Any, ClassVar
 
 from django.db import models, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from registry.models.artifacts import Version
 from registry.models.organizations import Organization
 from registry.querysets import EventQuerySet
+
+
+# Sent inside the change's transaction for every event recorded: notifications and webhook
+# deliveries are written with the event, so they exist exactly when it does.
+event_recorded = Signal()
 
 
 class Event(models.Model):
@@ -59,4 +65,6 @@ class Event(models.Model):
         if not transaction.get_connection().in_atomic_block:
             raise RuntimeError("events must be recorded inside the transaction of the change they record")
         organization_id = version.artifact.organization_id
-        return cls.objects.create(type=type, organization_id=organization_id, version=version, payload=payload)
+        event = cls.objects.create(type=type, organization_id=organization_id, version=version, payload=payload)
+        event_recorded.send(sender=cls, event=event)
+        return event
