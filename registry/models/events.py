@@ -15,7 +15,6 @@ from registry.models.artifacts import Version
 from registry.models.organizations import Organization
 from registry.querysets import EventQuerySet
 
-
 # Sent inside the change's transaction for every event recorded: notifications and webhook
 # deliveries are written with the event, so they exist exactly when it does.
 event_recorded = Signal()
