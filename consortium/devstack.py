@@ -41,6 +41,7 @@ from consortium.embedded import (
 from consortium.env import env_bool
 
 ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
 # manage.py's commands, given as a JSON list of argvs, run in one process; the last line printed is
 # the JSON list of what each wrote to its stdout.
 _MANAGE = """
@@ -142,6 +143,8 @@ class Stack:
             "DJANGO_ALLOWED_HOSTS": f"{a.host},localhost,127.0.0.1",
             "CONSORTIUM_PUBLIC_URL": f"http://{a.host}:{a.port}",
             "PYTHONUNBUFFERED": "1",
+            # Webhook receivers on this machine may be tried locally; a deployment allows none.
+            "WEBHOOK_ALLOWED_NETWORKS": os.environ.get("WEBHOOK_ALLOWED_NETWORKS", LOOPBACK_NETWORKS),
             **hub,
         }
 
@@ -377,6 +380,8 @@ class Stack:
             f"{', devhub' if self.local_hub else ''}).",
             "Redis and S3 are embedded.",
             self.hub_line(),
+            f"Webhooks: receivers on {os.environ.get('WEBHOOK_ALLOWED_NETWORKS', LOOPBACK_NETWORKS)} are allowed here "
+            "(WEBHOOK_ALLOWED_NETWORKS), so examples/webhooks/receiver.py can be tried; a deployment allows none.",
             "Press Ctrl-C to stop everything.",
         ]
         print("\n".join(lines), flush=True)

@@ -8,8 +8,10 @@ from django.conf import settings
 
 from jobs.pipeline import pipeline_reconcile, step_execute
 from jobs.publication.publish import publication_execute, publication_reconcile
+from jobs.webhooks.delivery import delivery_execute, webhook_reconcile
 from registry.services.housekeeping import storage_sweep
 from registry.services.idempotency import idempotency_purge
+from registry.services.notification_email import notification_email_send
 
 log = structlog.get_logger(__name__)
 
@@ -62,3 +64,22 @@ def idempotency_purge_task() -> int:
 def storage_sweep_task() -> dict[str, int]:
     """Abort idle and stray multipart uploads; delete unreferenced blobs and orphaned objects (beat)."""
     return storage_sweep().__dict__
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=360)
+def webhook_deliver_task(delivery_id: int) -> str:
+    """Make one attempt at a webhook delivery. Safe to deliver any number of times: the claim
+    decides who sends, and a finished delivery is never sent again."""
+    return delivery_execute(delivery_id)
+
+
+@shared_task(acks_late=True)
+def webhook_reconcile_task() -> dict[str, int]:
+    """Send deliveries whose message was lost or whose worker died (beat)."""
+    return webhook_reconcile()
+
+
+@shared_task(acks_late=True)
+def notification_email_task() -> dict[str, int]:
+    """Email each person their waiting notifications, one message or a digest (beat)."""
+    return notification_email_send()

@@ -144,7 +144,7 @@ def test_make_run_serves_the_api_with_its_printed_token_and_ctrl_c_stops_everyth
         assert f"local Hub-protocol server at {stack.hub_url}" in output
         assert call(f"{stack.url}/healthz")[1]["status"] == "ok"
         status, me = call(f"{stack.url}/api/v1/me/", token)
-        assert (status, me["username"], me["token"]["scopes"]) == (200, "aurora-owner", ["push", "read"])
+        assert (status, me["username"], me["token"]["scopes"]) == (200, "aurora-owner", ["push", "read", "webhooks"])
         status, created = call(
             f"{stack.url}/api/v1/artifacts/", token, {"organization": "aurora", "slug": "smoke", "kind": "dataset"}
         )

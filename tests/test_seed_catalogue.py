@@ -8,6 +8,8 @@ import json
 import re
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from registry.models import ApiToken, Kind, Version
 from registry.permissions import Role
 from tests.factories import ArtifactFactory, OrganizationFactory, VersionFactory, member
 from tests.test_devstack import ROOT, Stack, call
+from tests.webhooks.receiver import Receiver, receiver_running
+from tests.webhooks.test_delivery import documented_verify
 
 State = Version.State
 KINDS = {
@@ -42,15 +46,29 @@ KINDS = {
 }
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1, which `make run` allows."""
+    with receiver_running() as running:
+        yield running
+
+
 @pytest.mark.stack
 def test_a_first_start_seeds_the_catalogue_through_checks_review_and_the_hub_and_never_pushes_twice(
-    tmp_path: Path,
+    tmp_path: Path, receiver: Receiver
 ) -> None:
     stack = Stack(tmp_path / "var", catalogue=True)
     try:
         banner = stack.wait_ready()
         assert "Demo catalogue: being seeded in the background" in banner
         token, _ = re.findall(r"^\s+(ocr_\S+)$", banner, re.MULTILINE)
+        # aurora's owner registers a webhook for its publications (make run allows loopback receivers)
+        status, webhook = call(
+            f"{stack.url}/api/v1/organizations/aurora/webhooks/",
+            token,
+            {"url": receiver.url, "event_types": ["publication.published"]},
+        )
+        assert status == 201, webhook
         progress = stack.read_until(r"demo catalogue: .*(done: |stopped short)", timeout=420)
         assert "done: " in progress, progress
         assert progress.count("checks passed; in review") == 7, progress
@@ -131,6 +149,19 @@ def test_a_first_start_seeds_the_catalogue_through_checks_review_and_the_hub_and
         assert "already seeded: borealis/pico-weather-evals@1.0.0 approved, aurora/pico-weather@1.0.0" in again.stdout
         _, found = call(f"{stack.url}/api/v1/versions/?org=aurora", token)
         assert len(found["results"]) == 4
+
+        # The worker delivered aurora's two publications, signed: the documented snippet verifies them.
+        verify = documented_verify()
+        deadline = time.monotonic() + 30
+        while len(receiver.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert sorted(json.loads(r.body)["version"]["artifact"] for r in receiver.received) == [
+            "aurora/pico-llama",
+            "aurora/pico-weather",
+        ], "borealis's adapter is not aurora's: its publication is not sent to aurora's webhook"
+        assert all(verify(webhook["secret"], r.headers["Consortium-Signature"], r.body) for r in receiver.received)
+        _, log = call(f"{stack.url}/api/v1/organizations/aurora/webhooks/{webhook['id']}/deliveries/", token)
+        assert [(d["status"], d["last_status_code"]) for d in log["results"]] == [("succeeded", 200)] * 2
     finally:
         left = stack.ctrl_c()
     assert left == [], f"processes left after Ctrl-C: {left}"

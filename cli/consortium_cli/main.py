@@ -17,6 +17,8 @@
     consortium prior-art RECIPE.yaml      the visible recipes closest to yours: exit 3 on a near-duplicate
     consortium acknowledge REF --org ORG  your org will not re-run another member's run (REF: org/name@1.0)
     consortium ledger [--csv]             compute spent and avoided per org and month (--org, --since, --until)
+    consortium webhooks list|add|show|deliveries|delivery|replay|enable|disable|rotate-secret|remove
+                                          your org's signed webhooks, their delivery logs (--org ORG; owners)
 
 The registry is `--url`, else CONSORTIUM_URL, else the config file; the token CONSORTIUM_TOKEN,
 else the config file. `--json` prints machine-readable results on stdout for CI.
@@ -39,7 +41,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from consortium_cli import config, ledger, prior_art, refs, release, review
+from consortium_cli import config, ledger, prior_art, refs, release, review, webhooks
 from consortium_cli.client import Api, ApiError
 from consortium_cli.display import (
     checks_of,
@@ -313,6 +315,7 @@ def parser() -> argparse.ArgumentParser:
     release.register(sub)
     prior_art.register(sub)
     ledger.register(sub)
+    webhooks.register(sub)
     return p
 
 
@@ -335,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             "prior-art": prior_art.cmd_prior_art,
             "ledger": ledger.cmd_ledger,
             "acknowledge": ledger.cmd_acknowledge,
+            "webhooks": webhooks.cmd_webhooks,
         }[args.command]
         with Api(settings.url, settings.token) as api:
             return handler(args, api)

@@ -71,6 +71,11 @@ class WebhookDelivery(models.Model):
     def __str__(self) -> str:
         return f"{self.event.type} → {self.webhook.url} ({self.status})"
 
+    @property
+    def organization(self) -> Organization:
+        """The webhook's org: whose capabilities a write on this delivery needs."""
+        return self.webhook.organization
+
 
 class WebhookAttempt(models.Model):
     """One try at a delivery: what the receiver answered, or why nothing was sent."""

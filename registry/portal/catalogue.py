@@ -17,6 +17,7 @@ from registry import selectors
 from registry.actors import Actor
 from registry.models import Kind, Version
 from registry.search import SIZES, SORTS, Filters
+from registry.services import notifications
 
 HOME_LIST = 10
 IN_PROGRESS = (
@@ -171,5 +172,6 @@ def artifact_detail(request: HttpRequest, artifact_id: str) -> HttpResponse:
         default=None,
     )
     rows = [(v, parameters_label(v.parameters)) for v in versions]
-    context = {"artifact": artifact, "rows": rows, "published": published}
+    watching = notifications.is_watching(actor=actor, artifact=artifact)
+    context = {"artifact": artifact, "rows": rows, "published": published, "watching": watching}
     return render(request, "registry/artifact.html", context)

@@ -76,6 +76,17 @@ ROUTES_COVERED = {
     "upload-complete",
     "me",
     "prior-art",
+    # tests/webhooks/test_webhook_isolation.py
+    "webhook-list",
+    "webhook-detail",
+    "webhook-rotate-secret",
+    "webhook-delivery-list",
+    "webhook-delivery-detail",
+    "webhook-delivery-replay",
+    "portal-org-webhooks",
+    "portal-org-webhook",
+    "portal-org-webhook-change",
+    "portal-org-webhook-replay",
 }
 State = Version.State
 SCORECARD_STATES = frozenset({State.DRAFT, State.SUBMITTED, State.IN_REVIEW, State.APPROVED, State.PUBLISHED})

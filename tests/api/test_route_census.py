@@ -35,6 +35,17 @@ NON_API_ROUTES = {
     "portal-prior-art": "signed-in search over prior_art(actor): visible recipes only (tests/test_portal_prior_art.py)",
     "portal-version-prior-art-acknowledge": "signed-in POST over visible_matches, 403 without push "
     "(tests/test_portal_prior_art.py)",
+    "notification-list": "the caller's own notifications whose event it sees (tests/api/test_notifications_api.py)",
+    "notification-read": "POST marks the caller's own notifications read (tests/api/test_notifications_api.py)",
+    "notification-preferences": "GET/PUT the caller's own preferences (tests/api/test_notifications_api.py)",
+    "watch-list": "the caller's watches of visible artifacts; POST needs a visible one (test_notifications_api.py)",
+    "watch-detail": "DELETE the caller's own watch (tests/api/test_notifications_api.py)",
+    "portal-inbox": "signed-in page over the person's own notifications (tests/test_portal_inbox.py)",
+    "portal-inbox-count": "the person's unread count, empty when signed out (tests/test_portal_inbox.py)",
+    "portal-inbox-read": "signed-in POST marking the person's own notifications read (tests/test_portal_inbox.py)",
+    "portal-inbox-open": "signed-in: the person's own notification, read, then its version (test_portal_inbox.py)",
+    "portal-inbox-preferences": "signed-in page and POST of the person's own preferences (tests/test_portal_inbox.py)",
+    "portal-artifact-watch": "signed-in POST over a visible artifact, 404 otherwise (tests/test_portal_inbox.py)",
 }
 
 

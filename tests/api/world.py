@@ -71,6 +71,13 @@ ACTORS = [
         scopes=("read", "push"),
         orgs={"org-b": Role.OWNER},
     ),
+    ActorSpec(
+        "alice webhooks token",
+        "alice",
+        token_org="org-a",
+        scopes=("read", "webhooks"),
+        orgs={"org-a": Role.OWNER},
+    ),
     ActorSpec("rita (reviewer of another org, session)", "rita", orgs={"org-c": Role.CONTRIBUTOR}, reviewer=True),
     ActorSpec(
         "rita's review token",

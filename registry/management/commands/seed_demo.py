@@ -53,7 +53,7 @@ class Command(BaseCommand):
             if not ApiToken.objects.filter(organization=org).exists():
                 # The first org pushes; the second org's reviewer reviews what the first pushes.
                 user, name, scopes = (
-                    (owner, "demo push token", [Scope.READ.value, Scope.PUSH.value])
+                    (owner, "demo push token", [Scope.READ.value, Scope.PUSH.value, Scope.WEBHOOKS.value])
                     if slug == ORGS[0]["slug"]
                     else (reviewer, "demo review token", [Scope.READ.value, Scope.REVIEW.value])
                 )

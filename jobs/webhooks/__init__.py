@@ -1,0 +1,1 @@
+"""Webhooks: outbound HTTP, signing and delivery."""

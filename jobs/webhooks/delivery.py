@@ -1,0 +1,241 @@
+"""Sending deliveries: claim, sign, POST through the outbound policy, record the attempt, then
+succeed, retry after an exponential backoff, or fail; switch a webhook off after a run of
+failures and tell its org's owners.
+
+The database is the source of truth and Celery only carries work, as in the pipeline: a delivery
+is claimed with a lease before it is sent, so a duplicate message sends nothing, and the
+reconciler (beat) sends what a lost message or a dead worker left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from jobs.webhooks.outbound import OutboundFailed, OutboundRefused, OutboundResponse, post
+from jobs.webhooks.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TYPE_HEADER, signature_header
+from registry.actors import Actor
+from registry.api.serializers import EventOut
+from registry.models import Event, Membership, Webhook, WebhookAttempt, WebhookDelivery
+from registry.permissions import Role
+from registry.services.audit import audit_record
+from registry.webhook_secrets import secret_decrypt
+
+log = structlog.get_logger(__name__)
+Status = WebhookDelivery.Status
+# A due delivery still pending this long after its time lost its message: the reconciler re-sends it.
+OVERDUE = timedelta(seconds=60)
+USER_AGENT = "consortium-registry-webhooks/1"
+
+
+def backoff(attempt: int) -> float:
+    base = settings.WEBHOOK_BACKOFF_SECONDS * 2 ** max(attempt - 1, 0)
+    return min(base, settings.WEBHOOK_BACKOFF_MAX_SECONDS) * random.uniform(0.8, 1.2)  # noqa: S311
+
+
+def _lease() -> timedelta:
+    # connect + read on each of the hops a delivery may take, with room to record the result
+    return timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT_SECONDS * (settings.WEBHOOK_MAX_REDIRECTS + 1) + 30)
+
+
+def deliveries_dispatch(delivery_ids: Iterable[int], *, countdown: float = 0) -> int:
+    """Send one message per delivery; a broker error leaves the rest to the reconciler."""
+    from jobs.tasks import webhook_deliver_task
+
+    sent = 0
+    for delivery_id in delivery_ids:
+        try:
+            webhook_deliver_task.apply_async(args=[delivery_id], countdown=countdown, retry=False)
+        except Exception as exc:  # kombu/redis raise several types for "broker unreachable"
+            log.warning("webhook.dispatch_deferred", delivery_id=delivery_id, error=str(exc))
+            break
+        sent += 1
+    return sent
+
+
+def body_of(event: Event) -> bytes:
+    """A delivery's body: the event exactly as GET /api/v1/events/ shows it."""
+    return json.dumps(EventOut(event).data, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _claim(delivery_id: int) -> WebhookDelivery | None:
+    now = timezone.now()
+    due = Q(status=Status.PENDING, next_attempt_at__lte=now) | Q(status=Status.SENDING, lease_expires_at__lt=now)
+    claimed = WebhookDelivery.objects.filter(due, pk=delivery_id).update(
+        status=Status.SENDING, lease_expires_at=now + _lease(), attempts=F("attempts") + 1
+    )
+    if claimed != 1:
+        return None
+    return WebhookDelivery.objects.select_related(
+        "webhook__organization", "event__version__artifact__organization"
+    ).get(pk=delivery_id)
+
+
+def delivery_execute(delivery_id: int) -> str:
+    """Make one attempt at a delivery, if it is due and nobody else holds it."""
+    delivery = _claim(delivery_id)
+    if delivery is None:
+        return "skipped"
+    webhook, event = delivery.webhook, delivery.event
+    structlog.contextvars.bind_contextvars(delivery_id=delivery.pk, webhook_id=webhook.pk, event_type=event.type)
+    if not webhook.is_active:
+        return _close(delivery, Status.FAILED, "the webhook is switched off; not sent")
+    reader = Actor.of_system("webhooks", reading_for=webhook.organization_id)
+    if not Event.objects.visible_to(reader).filter(pk=event.pk).exists():
+        return _close(delivery, Status.FAILED, f"'{webhook.organization.slug}' can no longer see this event; not sent")
+    body, timestamp = body_of(event), int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        SIGNATURE_HEADER: signature_header(secret_decrypt(webhook.secret_encrypted), timestamp, body),
+        EVENT_HEADER: str(event.public_id),
+        TYPE_HEADER: event.type,
+        DELIVERY_HEADER: str(delivery.public_id),
+    }
+    response: OutboundResponse | None = None
+    final = False
+    try:
+        response = post(webhook.url, body=body, headers=headers)
+        error = "" if 200 <= response.status_code < 300 else f"the receiver answered HTTP {response.status_code}"
+    except OutboundRefused as exc:
+        error, final = str(exc), True  # the policy refuses this target: retrying would change nothing
+    except OutboundFailed as exc:
+        error = str(exc)
+    return _record(delivery, response, error, final=final)
+
+
+def _record(delivery: WebhookDelivery, response: OutboundResponse | None, error: str, *, final: bool) -> str:
+    now = timezone.now()
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempts,
+            started_at=now,
+            status_code=response.status_code if response else None,
+            latency_ms=response.latency_ms if response else None,
+            error=error[:500],
+            response_prefix=response.body_prefix if response else "",
+        )
+        fields: dict[str, Any] = {
+            "last_status_code": response.status_code if response else None,
+            "last_latency_ms": response.latency_ms if response else None,
+            "last_error": error[:500],
+            "lease_expires_at": None,
+        }
+        if not error:
+            outcome = Status.SUCCEEDED
+            fields |= {"status": outcome, "finished_at": now}
+            Webhook.objects.filter(pk=delivery.webhook_id).update(consecutive_failures=0)
+        else:
+            retry = not final and delivery.attempts < settings.WEBHOOK_MAX_ATTEMPTS
+            outcome = Status.PENDING if retry else Status.FAILED
+            delay = backoff(delivery.attempts)
+            fields |= {"status": outcome, "finished_at": None if retry else now}
+            fields["next_attempt_at"] = now + timedelta(seconds=delay) if retry else None
+            Webhook.objects.filter(pk=delivery.webhook_id).update(consecutive_failures=F("consecutive_failures") + 1)
+        WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.SENDING).update(**fields)
+        if outcome == Status.PENDING:
+            transaction.on_commit(lambda: deliveries_dispatch([delivery.pk], countdown=delay), robust=True)
+    log.info(
+        "webhook.attempt",
+        outcome=outcome,
+        attempt=delivery.attempts,
+        status_code=fields["last_status_code"],
+        latency_ms=fields["last_latency_ms"],
+        error=error or None,
+    )
+    if error:
+        _switch_off_if_failing(delivery.webhook_id)
+    return outcome
+
+
+def _close(delivery: WebhookDelivery, status: str, error: str) -> str:
+    """End a delivery without sending it (no attempt is made, so none is counted)."""
+    WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.SENDING).update(
+        status=status,
+        attempts=F("attempts") - 1,
+        last_error=error,
+        lease_expires_at=None,
+        finished_at=timezone.now(),
+    )
+    log.info("webhook.closed", status=status, error=error)
+    return status
+
+
+def _switch_off_if_failing(webhook_id: int) -> None:
+    limit = settings.WEBHOOK_DISABLE_AFTER_FAILURES
+    with transaction.atomic():
+        webhook = (
+            Webhook.objects.select_for_update()
+            .select_related("organization")
+            .filter(pk=webhook_id, is_active=True, consecutive_failures__gte=limit)
+            .first()
+        )
+        if webhook is None:
+            return
+        reason = f"switched off after {webhook.consecutive_failures} failed attempts in a row"
+        webhook.is_active, webhook.disabled_at, webhook.disabled_reason = False, timezone.now(), reason
+        webhook.save(update_fields=["is_active", "disabled_at", "disabled_reason", "updated_at"])
+        dropped = WebhookDelivery.objects.filter(webhook=webhook, status=Status.PENDING).update(
+            status=Status.FAILED, last_error="the webhook was switched off; not sent", finished_at=timezone.now()
+        )
+        audit_record(
+            actor=Actor.of_system("webhooks"),
+            action="webhook.switched_off",
+            target=webhook,
+            organization=webhook.organization,
+            data={"url": webhook.url, "reason": reason, "dropped": dropped},
+        )
+        transaction.on_commit(lambda: _tell_owners(webhook), robust=True)
+    log.warning("webhook.switched_off", webhook_id=webhook.pk, url=webhook.url, dropped=dropped)
+
+
+def _tell_owners(webhook: Webhook) -> None:
+    owners = Membership.objects.filter(organization=webhook.organization, role=Role.OWNER, user__is_active=True)
+    emails = sorted({e for e in owners.values_list("user__email", flat=True) if e})
+    if not emails:
+        return
+    page = settings.PUBLIC_URL + reverse("portal-org-webhook", args=[webhook.organization.slug, webhook.public_id])
+    send_mail(
+        subject=f"Webhook switched off: {webhook.url}",
+        message=(
+            f"The registry switched off a webhook of {webhook.organization.name}:\n\n"
+            f"  {webhook.url}\n  {webhook.disabled_reason}.\n\n"
+            f"Events are no longer sent to it. Its delivery log shows what the receiver answered:\n  {page}\n\n"
+            "Switch it on again there (or with `consortium webhooks enable`) once the receiver is fixed;\n"
+            "deliveries that were dropped can be replayed from the log.\n"
+        ),
+        from_email=None,
+        recipient_list=emails,
+        fail_silently=False,
+    )
+
+
+def webhook_reconcile() -> dict[str, int]:
+    """Send deliveries whose message was lost, and take back those whose worker died mid-attempt."""
+    now = timezone.now()
+    abandoned = list(
+        WebhookDelivery.objects.filter(status=Status.SENDING, lease_expires_at__lt=now).values_list("pk", flat=True)
+    )
+    overdue = list(
+        WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lt=now - OVERDUE).values_list(
+            "pk", flat=True
+        )[:1000]
+    )
+    counts = {"abandoned": len(abandoned), "overdue": len(overdue)}
+    counts["sent"] = deliveries_dispatch(abandoned + overdue) if abandoned or overdue else 0
+    if counts["sent"] or overdue or abandoned:
+        log.info("webhook.reconciled", **counts)
+    return counts
