@@ -38,7 +38,7 @@ fmt: $(STAMP) ## format and fix what ruff can
 migrate: $(STAMP) ## apply migrations to the configured database
 	$(PY) manage.py migrate
 
-bench: $(STAMP) ## run the benchmarks under bench/ (api_list, portal and prior_art need the local Postgres)
+bench: $(STAMP) ## run the benchmarks under bench/ (api_list, portal, prior_art and events need the local Postgres)
 	$(PY) -m bench.api_list
 	$(PY) -m bench.ingest
 	$(PY) -m bench.checks
@@ -46,6 +46,7 @@ bench: $(STAMP) ## run the benchmarks under bench/ (api_list, portal and prior_a
 	$(PY) -m bench.portal
 	$(PY) -m bench.evals
 	$(PY) -m bench.prior_art
+	$(PY) -m bench.events
 
 screenshots: $(STAMP) ## retake docs/screenshots/ from a fresh stack with its demo catalogue (needs Chromium)
 	$(PY) -m tests.browser.screenshots

@@ -207,6 +207,9 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "jobs.models.Step.Status",
         "KindEnum": "registry.models.Kind",
         "EvidenceKindEnum": ["version", "step", "hub", "organization", "factor"],
+        # An event's type is one enum wherever it appears (events, webhooks' event_types).
+        "EventTypeEnum": "registry.models.Event.Type",
+        "DeliveryStatusEnum": "registry.models.WebhookDelivery.Status",
     },
 }
 

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from jobs.pipeline import pipeline_reconcile, step_execute
 from jobs.publication.publish import publication_execute, publication_reconcile
-from jobs.webhooks.delivery import delivery_execute, webhook_reconcile
+from jobs.webhooks.delivery import deliveries_dispatch, delivery_execute, webhook_reconcile
 from registry.services.housekeeping import storage_sweep
 from registry.services.idempotency import idempotency_purge
 from registry.services.notification_email import notification_email_send
@@ -71,6 +71,12 @@ def webhook_deliver_task(delivery_id: int) -> str:
     """Make one attempt at a webhook delivery. Safe to deliver any number of times: the claim
     decides who sends, and a finished delivery is never sent again."""
     return delivery_execute(delivery_id)
+
+
+@shared_task(acks_late=True)
+def webhook_dispatch_task(delivery_ids: list[int]) -> int:
+    """Send one message per delivery of an event (queued once by the event's transaction)."""
+    return deliveries_dispatch(delivery_ids)
 
 
 @shared_task(acks_late=True)

@@ -143,7 +143,7 @@ def _delivery_of(api: Api, org: str, webhook_ref: str, ref: str) -> tuple[dict[s
 
 
 def _state(webhook: dict[str, Any]) -> str:
-    """ "active", else the registry's reason for switching it off and since when."""
+    """`active`, else the registry's reason for switching it off and since when."""
     if webhook["is_active"]:
         return "active"
     since = f" since {when(webhook['disabled_at'])}" if webhook["disabled_at"] else ""

@@ -65,6 +65,16 @@ def deliveries_dispatch(delivery_ids: Iterable[int], *, countdown: float = 0) ->
     return sent
 
 
+def deliveries_dispatch_later(delivery_ids: list[int]) -> None:
+    """Hand an event's deliveries to a worker in one message, which sends one per delivery."""
+    from jobs.tasks import webhook_dispatch_task
+
+    try:
+        webhook_dispatch_task.apply_async(args=[delivery_ids], retry=False)
+    except Exception as exc:
+        log.warning("webhook.dispatch_deferred", deliveries=len(delivery_ids), error=str(exc))
+
+
 def body_of(event: Event) -> bytes:
     """A delivery's body: the event exactly as GET /api/v1/events/ shows it."""
     return json.dumps(EventOut(event).data, separators=(",", ":"), sort_keys=True).encode()
