@@ -274,8 +274,10 @@ WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 20)
 WEBHOOK_MAX_REDIRECTS = env_int("WEBHOOK_MAX_REDIRECTS", 3)
 WEBHOOK_RESPONSE_PREFIX_BYTES = env_int("WEBHOOK_RESPONSE_PREFIX_BYTES", 1024)
 WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", [])
-# Webhook signing secrets are stored encrypted with this key (derived from SECRET_KEY when unset).
+# Webhook signing secrets are stored encrypted with this key (derived from SECRET_KEY when unset);
+# secrets stored under an earlier key still decrypt while it is listed in the fallbacks.
 WEBHOOK_SECRETS_KEY = env_secret("WEBHOOK_SECRETS_KEY") or f"webhook-secrets:{SECRET_KEY}"
+WEBHOOK_SECRETS_KEY_FALLBACKS = env_list("WEBHOOK_SECRETS_KEY_FALLBACKS", [])
 # Notification email is sent in batches this often: one message, or a digest when several wait.
 NOTIFICATION_EMAIL_SECONDS = env_float("NOTIFICATION_EMAIL_SECONDS", 60)
 
@@ -356,7 +358,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=PIPELINE_RECONCILE_SECONDS),
         "options": {"expires": PIPELINE_RECONCILE_SECONDS},  # a pass stuck behind long steps is dropped
     },
-    # Embargoed versions are published on their release date within one period.
     "webhook-reconcile": {
         "task": "jobs.tasks.webhook_reconcile_task",
         "schedule": timedelta(seconds=PIPELINE_RECONCILE_SECONDS),
@@ -367,6 +368,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=NOTIFICATION_EMAIL_SECONDS),
         "options": {"expires": NOTIFICATION_EMAIL_SECONDS},
     },
+    # Embargoed versions are published on their release date within one period.
     "publication-reconcile": {
         "task": "jobs.tasks.publication_reconcile_task",
         "schedule": timedelta(seconds=PIPELINE_RECONCILE_SECONDS),

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from jobs.pipeline import pipeline_reconcile, step_execute
 from jobs.publication.publish import publication_execute, publication_reconcile
-from jobs.webhooks.delivery import deliveries_dispatch, delivery_execute, webhook_reconcile
+from jobs.webhooks.delivery import attempt_seconds, deliveries_dispatch, delivery_execute, webhook_reconcile
 from registry.services.housekeeping import storage_sweep
 from registry.services.idempotency import idempotency_purge
 from registry.services.notification_email import notification_email_send
@@ -66,7 +66,7 @@ def storage_sweep_task() -> dict[str, int]:
     return storage_sweep().__dict__
 
 
-@shared_task(acks_late=True, soft_time_limit=300, time_limit=360)
+@shared_task(acks_late=True, soft_time_limit=attempt_seconds(), time_limit=attempt_seconds() + 30)
 def webhook_deliver_task(delivery_id: int) -> str:
     """Make one attempt at a webhook delivery. Safe to deliver any number of times: the claim
     decides who sends, and a finished delivery is never sent again."""

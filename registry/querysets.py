@@ -107,10 +107,12 @@ class AuditEventQuerySet(models.QuerySet):
 
 class WebhookQuerySet(models.QuerySet):
     def visible_to(self, actor: Actor) -> WebhookQuerySet:
-        """An org's webhooks and their delivery logs are read by those who read its audit log."""
+        """An org's webhooks and their delivery logs are read by those who read its audit log, and by
+        whoever may change them (a token with only the `webhooks` scope finds what it changes)."""
         if actor.is_steward:
             return self.all()
-        return self.filter(organization_id__in=[o for o in actor.org_ids if actor.can(o, Capability.AUDIT)])
+        readers = [o for o in actor.org_ids if actor.can(o, Capability.AUDIT) or actor.can(o, Capability.WEBHOOKS)]
+        return self.filter(organization_id__in=readers)
 
 
 class EventQuerySet(models.QuerySet):

@@ -29,6 +29,8 @@ from registry.models import (
     Review,
     ReviewPolicy,
     Version,
+    Webhook,
+    WebhookDelivery,
 )
 
 
@@ -98,6 +100,29 @@ def event_list(
     if since:
         qs = qs.filter(created_at__gte=since)
     return qs.order_by("-id")
+
+
+def webhook_list(*, actor: Actor, organization: Organization) -> QuerySet[Webhook]:
+    """The org's webhooks the actor may read, newest first."""
+    return (
+        Webhook.objects.visible_to(actor)
+        .filter(organization=organization)
+        .select_related("organization", "created_by")
+        .order_by("-id")
+    )
+
+
+def delivery_list(*, actor: Actor, webhook: Webhook) -> QuerySet[WebhookDelivery]:
+    """A webhook (found through webhook_list) and its deliveries, newest first, leaving out those
+    whose event the actor can no longer see (a version another org stopped sharing)."""
+    visible = Event.objects.visible_to(actor).filter(pk=OuterRef("event_id"))
+    return (
+        WebhookDelivery.objects.filter(Exists(visible), webhook=webhook)
+        .select_related("webhook__organization", "event__organization", "event__version__artifact__organization")
+        .select_related("replay_of", "requested_by")
+        .prefetch_related("attempt_log")
+        .order_by("-id")
+    )
 
 
 def invitation_list(*, actor: Actor, organization: Organization) -> QuerySet[Invitation]:

@@ -1,7 +1,9 @@
 """Webhook signing secrets: made here, shown once, stored encrypted with WEBHOOK_SECRETS_KEY.
 
 Signing needs the secret itself, so unlike an API token it cannot be kept as a digest. Fernet
-(AES-CBC with an HMAC) keeps a database dump from holding usable secrets.
+(AES-CBC with an HMAC) keeps a database dump from holding usable secrets. The key is derived from
+WEBHOOK_SECRETS_KEY (by default from DJANGO_SECRET_KEY); secrets stored under the keys of
+WEBHOOK_SECRETS_KEY_FALLBACKS still decrypt, so the key can be rotated without breaking webhooks.
 """
 
 from __future__ import annotations
@@ -10,15 +12,15 @@ import base64
 import hashlib
 import secrets
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
 
 PREFIX = "whsec_"
 
 
-def _fernet() -> Fernet:
-    key = hashlib.sha256(settings.WEBHOOK_SECRETS_KEY.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(key))
+def _fernet() -> MultiFernet:
+    keys = [settings.WEBHOOK_SECRETS_KEY, *settings.WEBHOOK_SECRETS_KEY_FALLBACKS]
+    return MultiFernet([Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest())) for key in keys])
 
 
 def secret_new() -> str:

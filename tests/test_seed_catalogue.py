@@ -61,7 +61,7 @@ def test_a_first_start_seeds_the_catalogue_through_checks_review_and_the_hub_and
     try:
         banner = stack.wait_ready()
         assert "Demo catalogue: being seeded in the background" in banner
-        token, _ = re.findall(r"^\s+(ocr_\S+)$", banner, re.MULTILINE)
+        token, review_token = re.findall(r"^\s+(ocr_\S+)$", banner, re.MULTILINE)
         # aurora's owner registers a webhook for its publications (make run allows loopback receivers)
         status, webhook = call(
             f"{stack.url}/api/v1/organizations/aurora/webhooks/",
@@ -162,6 +162,10 @@ def test_a_first_start_seeds_the_catalogue_through_checks_review_and_the_hub_and
         assert all(verify(webhook["secret"], r.headers["Consortium-Signature"], r.body) for r in receiver.received)
         _, log = call(f"{stack.url}/api/v1/organizations/aurora/webhooks/{webhook['id']}/deliveries/", token)
         assert [(d["status"], d["last_status_code"]) for d in log["results"]] == [("succeeded", 200)] * 2
+        # borealis's reviewer heard of each aurora version waiting for review (their inbox, by the API)
+        _, inbox = call(f"{stack.url}/api/v1/notifications/?page_size=200", review_token)
+        waiting = {n["summary"] for n in inbox["results"] if n["reason"] == "review_waiting"}
+        assert "aurora/pico-llama@1.0.0 moved from checking to in_review" in waiting, inbox
     finally:
         left = stack.ctrl_c()
     assert left == [], f"processes left after Ctrl-C: {left}"

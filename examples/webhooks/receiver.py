@@ -28,7 +28,7 @@ def verify(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
     if abs(time.time() - timestamp) > tolerance:
         return False  # too old (or from the future): a replayed capture
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, fields.get("v1", ""))
+    return hmac.compare_digest(expected.encode(), fields.get("v1", "").encode())
 
 
 def main() -> None:

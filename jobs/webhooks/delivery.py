@@ -13,10 +13,12 @@ import json
 import random
 import time
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from celery.exceptions import SoftTimeLimitExceeded
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -24,13 +26,14 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.webhooks.outbound import OutboundFailed, OutboundRefused, OutboundResponse, post
+from jobs.webhooks.outbound import OutboundFailed, OutboundRefused, OutboundResponse, display, post
 from jobs.webhooks.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TYPE_HEADER, signature_header
 from registry.actors import Actor
 from registry.api.serializers import EventOut
 from registry.models import Event, Membership, Webhook, WebhookAttempt, WebhookDelivery
 from registry.permissions import Role
 from registry.services.audit import audit_record
+from registry.services.webhooks import SYSTEM, event_visible_to_org
 from registry.webhook_secrets import secret_decrypt
 
 log = structlog.get_logger(__name__)
@@ -45,9 +48,15 @@ def backoff(attempt: int) -> float:
     return min(base, settings.WEBHOOK_BACKOFF_MAX_SECONDS) * random.uniform(0.8, 1.2)  # noqa: S311
 
 
+def attempt_seconds() -> float:
+    """The wall-clock bound of one attempt (the task's soft time limit): connect and answer on each
+    hop it may take. A receiver that answers slower, a byte at a time, is cut off there."""
+    return 2 * settings.WEBHOOK_TIMEOUT_SECONDS * (settings.WEBHOOK_MAX_REDIRECTS + 1) + 5
+
+
 def _lease() -> timedelta:
-    # connect + read on each of the hops a delivery may take, with room to record the result
-    return timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT_SECONDS * (settings.WEBHOOK_MAX_REDIRECTS + 1) + 30)
+    # longer than the task's hard time limit: a lease never runs out under a worker still sending
+    return timedelta(seconds=attempt_seconds() + 60)
 
 
 def deliveries_dispatch(delivery_ids: Iterable[int], *, countdown: float = 0) -> int:
@@ -81,9 +90,11 @@ def body_of(event: Event) -> bytes:
 
 
 def _claim(delivery_id: int) -> WebhookDelivery | None:
+    """Take the delivery if it is due (or its worker died) and has attempts left; its `attempts`
+    after the claim fences every later write (a worker whose lease ran out writes nothing)."""
     now = timezone.now()
     due = Q(status=Status.PENDING, next_attempt_at__lte=now) | Q(status=Status.SENDING, lease_expires_at__lt=now)
-    claimed = WebhookDelivery.objects.filter(due, pk=delivery_id).update(
+    claimed = WebhookDelivery.objects.filter(due, pk=delivery_id, attempts__lt=settings.WEBHOOK_MAX_ATTEMPTS).update(
         status=Status.SENDING, lease_expires_at=now + _lease(), attempts=F("attempts") + 1
     )
     if claimed != 1:
@@ -102,14 +113,22 @@ def delivery_execute(delivery_id: int) -> str:
     structlog.contextvars.bind_contextvars(delivery_id=delivery.pk, webhook_id=webhook.pk, event_type=event.type)
     if not webhook.is_active:
         return _close(delivery, Status.FAILED, "the webhook is switched off; not sent")
-    reader = Actor.of_system("webhooks", reading_for=webhook.organization_id)
-    if not Event.objects.visible_to(reader).filter(pk=event.pk).exists():
+    if not event_visible_to_org(event, webhook.organization_id):
         return _close(delivery, Status.FAILED, f"'{webhook.organization.slug}' can no longer see this event; not sent")
-    body, timestamp = body_of(event), int(time.time())
+    try:
+        secret = secret_decrypt(webhook.secret_encrypted)
+    except InvalidToken:
+        return _close(
+            delivery,
+            Status.FAILED,
+            "the signing secret cannot be decrypted (WEBHOOK_SECRETS_KEY or DJANGO_SECRET_KEY changed); "
+            "make a new secret for this webhook, then replay",
+        )
+    body, timestamp, started = body_of(event), int(time.time()), timezone.now()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: signature_header(secret_decrypt(webhook.secret_encrypted), timestamp, body),
+        SIGNATURE_HEADER: signature_header(secret, timestamp, body),
         EVENT_HEADER: str(event.public_id),
         TYPE_HEADER: event.type,
         DELIVERY_HEADER: str(delivery.public_id),
@@ -123,39 +142,49 @@ def delivery_execute(delivery_id: int) -> str:
         error, final = str(exc), True  # the policy refuses this target: retrying would change nothing
     except OutboundFailed as exc:
         error = str(exc)
-    return _record(delivery, response, error, final=final)
+    except SoftTimeLimitExceeded:
+        error = f"the receiver did not finish answering within {attempt_seconds():.0f} s"
+    return _record(delivery, started, response, error, final=final)
 
 
-def _record(delivery: WebhookDelivery, response: OutboundResponse | None, error: str, *, final: bool) -> str:
+def _record(
+    delivery: WebhookDelivery, started: datetime, response: OutboundResponse | None, error: str, *, final: bool
+) -> str:
+    """Log the attempt and decide what follows, unless another worker took the delivery over since
+    (its lease ran out): then this worker's result is dropped whole."""
     now = timezone.now()
     with transaction.atomic():
-        WebhookAttempt.objects.create(
-            delivery=delivery,
-            number=delivery.attempts,
-            started_at=now,
-            status_code=response.status_code if response else None,
-            latency_ms=response.latency_ms if response else None,
-            error=error[:500],
-            response_prefix=response.body_prefix if response else "",
-        )
         fields: dict[str, Any] = {
             "last_status_code": response.status_code if response else None,
             "last_latency_ms": response.latency_ms if response else None,
             "last_error": error[:500],
             "lease_expires_at": None,
         }
+        delay = 0.0
         if not error:
             outcome = Status.SUCCEEDED
             fields |= {"status": outcome, "finished_at": now}
-            Webhook.objects.filter(pk=delivery.webhook_id).update(consecutive_failures=0)
         else:
             retry = not final and delivery.attempts < settings.WEBHOOK_MAX_ATTEMPTS
             outcome = Status.PENDING if retry else Status.FAILED
             delay = backoff(delivery.attempts)
             fields |= {"status": outcome, "finished_at": None if retry else now}
             fields["next_attempt_at"] = now + timedelta(seconds=delay) if retry else None
-            Webhook.objects.filter(pk=delivery.webhook_id).update(consecutive_failures=F("consecutive_failures") + 1)
-        WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.SENDING).update(**fields)
+        held = WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.SENDING, attempts=delivery.attempts)
+        if held.update(**fields) != 1:
+            log.warning("webhook.attempt_dropped", attempt=delivery.attempts, reason="taken over by another worker")
+            return "superseded"
+        WebhookAttempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempts,
+            started_at=started,
+            status_code=response.status_code if response else None,
+            latency_ms=response.latency_ms if response else None,
+            error=error[:500],
+            response_prefix=response.body_prefix if response else "",
+        )
+        failures = 0 if not error else F("consecutive_failures") + 1
+        Webhook.objects.filter(pk=delivery.webhook_id).update(consecutive_failures=failures)
         if outcome == Status.PENDING:
             transaction.on_commit(lambda: deliveries_dispatch([delivery.pk], countdown=delay), robust=True)
     log.info(
@@ -173,7 +202,7 @@ def _record(delivery: WebhookDelivery, response: OutboundResponse | None, error:
 
 def _close(delivery: WebhookDelivery, status: str, error: str) -> str:
     """End a delivery without sending it (no attempt is made, so none is counted)."""
-    WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.SENDING).update(
+    WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.SENDING, attempts=delivery.attempts).update(
         status=status,
         attempts=F("attempts") - 1,
         last_error=error,
@@ -202,14 +231,14 @@ def _switch_off_if_failing(webhook_id: int) -> None:
             status=Status.FAILED, last_error="the webhook was switched off; not sent", finished_at=timezone.now()
         )
         audit_record(
-            actor=Actor.of_system("webhooks"),
+            actor=Actor.of_system(SYSTEM),
             action="webhook.switched_off",
             target=webhook,
             organization=webhook.organization,
-            data={"url": webhook.url, "reason": reason, "dropped": dropped},
+            data={"reason": reason, "dropped": dropped},
         )
         transaction.on_commit(lambda: _tell_owners(webhook), robust=True)
-    log.warning("webhook.switched_off", webhook_id=webhook.pk, url=webhook.url, dropped=dropped)
+    log.warning("webhook.switched_off", webhook_id=webhook.pk, url=display(webhook.url), dropped=dropped)
 
 
 def _tell_owners(webhook: Webhook) -> None:
@@ -219,7 +248,7 @@ def _tell_owners(webhook: Webhook) -> None:
         return
     page = settings.PUBLIC_URL + reverse("portal-org-webhook", args=[webhook.organization.slug, webhook.public_id])
     send_mail(
-        subject=f"Webhook switched off: {webhook.url}",
+        subject=f"Webhook switched off: {display(webhook.url)}",
         message=(
             f"The registry switched off a webhook of {webhook.organization.name}:\n\n"
             f"  {webhook.url}\n  {webhook.disabled_reason}.\n\n"
@@ -236,16 +265,21 @@ def _tell_owners(webhook: Webhook) -> None:
 def webhook_reconcile() -> dict[str, int]:
     """Send deliveries whose message was lost, and take back those whose worker died mid-attempt."""
     now = timezone.now()
-    abandoned = list(
-        WebhookDelivery.objects.filter(status=Status.SENDING, lease_expires_at__lt=now).values_list("pk", flat=True)
+    expired = WebhookDelivery.objects.filter(status=Status.SENDING, lease_expires_at__lt=now)
+    spent = expired.filter(attempts__gte=settings.WEBHOOK_MAX_ATTEMPTS).update(
+        status=Status.FAILED,
+        lease_expires_at=None,
+        finished_at=now,
+        last_error="the worker stopped during the last attempt",
     )
+    abandoned = list(expired.values_list("pk", flat=True))
     overdue = list(
         WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lt=now - OVERDUE).values_list(
             "pk", flat=True
         )[:1000]
     )
-    counts = {"abandoned": len(abandoned), "overdue": len(overdue)}
+    counts = {"abandoned": len(abandoned), "overdue": len(overdue), "spent": spent}
     counts["sent"] = deliveries_dispatch(abandoned + overdue) if abandoned or overdue else 0
-    if counts["sent"] or overdue or abandoned:
+    if any(counts.values()):
         log.info("webhook.reconciled", **counts)
     return counts

@@ -203,11 +203,21 @@ def hop_check(url: str, allowed: Sequence[Network]) -> Hop:
     for address in addresses:
         label = address_refusal(ipaddress.ip_address(address), allowed)
         if label is not None:
-            raise OutboundRefused(f"{display(url)} resolves to {address}, {label}; {REFUSAL_HINT}")
+            # A name's answer is not echoed: the reason reaches members, who must not map internal DNS.
+            what = f"{address}, {label}" if _literal(host) else label
+            raise OutboundRefused(f"{display(url)} resolves to {what}; {REFUSAL_HINT}")
     target = parts.path or "/"
     if parts.query:
         target = f"{target}?{parts.query}"
     return Hop(url=url, scheme=scheme, host=host, port=port, target=target, address=addresses[0])
+
+
+def _literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _redirect_check(previous: Hop, url: str, allowed: Sequence[Network]) -> Hop:

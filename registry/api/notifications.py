@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from registry import selectors
 from registry.actors import Actor
 from registry.api import serializers as s
-from registry.api.permissions import MEMBER_READ, ActionPolicy, write
+from registry.api.permissions import MEMBER_READ, OWN_SETTINGS, OWN_STATE, ActionPolicy
 from registry.api.views import UUID_RE, Base, _validated
 from registry.errors import NotFound
 from registry.models import Notification, NotificationPreference, Watch
@@ -66,7 +66,7 @@ class NotificationViewSet(mixins.ListModelMixin, Base):
 
     serializer_class = NotificationOut
     filter_class = NotificationFilter
-    action_policy = {"list": MEMBER_READ, "read": write(None)}
+    action_policy = {"list": MEMBER_READ, "read": OWN_STATE}
 
     def get_queryset(self) -> Any:
         unread = bool(self.filters().get("unread")) if self.action == "list" else False
@@ -107,7 +107,7 @@ class NotificationPreferencesView(APIView):
     PUT changes the fields it names; the others keep their value."""
 
     permission_classes = [ActionPolicy]
-    action_policy = {"get": MEMBER_READ, "put": write(None)}
+    action_policy = {"get": MEMBER_READ, "put": OWN_SETTINGS}
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.action = request.method.lower() if request.method else ""
@@ -142,7 +142,7 @@ class WatchViewSet(mixins.ListModelMixin, Base):
     lookup_url_kwarg = "artifact_id"
     lookup_value_regex = UUID_RE
     cursor_ordering = ("-created_at", "-id")
-    action_policy = {"list": MEMBER_READ, "create": write(None), "destroy": write(None)}
+    action_policy = {"list": MEMBER_READ, "create": OWN_SETTINGS, "destroy": OWN_SETTINGS}
 
     def get_queryset(self) -> Any:
         return notifications.watch_list(actor=self.actor)

@@ -20,11 +20,14 @@ class Policy:
     anonymous: bool = False
     capability: Capability | None = None
     reads: bool = False  # a POST that only reads (a search with a body): a token needs the `read` scope
+    session: bool = False  # a person's own settings: changed when signed in, never with a token
 
 
 PUBLIC_READ = Policy(anonymous=True)
 MEMBER_READ = Policy()
 PUBLIC_QUERY = Policy(anonymous=True, reads=True)
+OWN_STATE = Policy(reads=True)  # the caller's own read marks: a token needs `read`, as to list them
+OWN_SETTINGS = Policy(session=True)
 
 
 def write(capability: Capability | None) -> Policy:
@@ -42,6 +45,9 @@ class ActionPolicy(BasePermission):
         actor = Actor.of(request)
         if not actor.is_authenticated:
             return policy.anonymous
+        if policy.session and actor.token is not None:
+            self.message = "this is changed from a signed-in session in the portal, not with an API token"
+            return False
         reading = request.method in SAFE_METHODS or policy.reads
         if actor.scopes is not None and reading and Scope.READ not in actor.scopes:
             self.message = f"this token's scopes {sorted(actor.scopes)} do not include 'read'"

@@ -6,13 +6,17 @@ those who read the org's audit log (owners, maintainers) read the webhooks and t
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from registry import selectors
 from registry.api import serializers as s
 from registry.api.permissions import MEMBER_READ, write
 from registry.api.views import UUID_RE, OrgNested, _validated, organization_of
@@ -20,11 +24,14 @@ from registry.models import Event, Organization, Webhook, WebhookAttempt, Webhoo
 from registry.permissions import Capability
 from registry.services import webhooks
 
-EVENT_TYPES = serializers.ListField(
-    child=serializers.ChoiceField(choices=Event.Type.choices),
-    allow_empty=False,
-    help_text="The event types sent to this endpoint.",
-)
+
+def _event_types(**kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.ChoiceField(choices=Event.Type.choices),
+        allow_empty=False,
+        help_text="The event types sent to this endpoint.",
+        **kwargs,
+    )
 
 
 class WebhookOut(serializers.ModelSerializer):
@@ -65,15 +72,13 @@ class WebhookSecretOut(WebhookOut):
 
 class WebhookIn(s.StrictSerializer):
     url = serializers.CharField(max_length=2000, help_text="An http(s) URL on a public address.")
-    event_types = EVENT_TYPES
+    event_types = _event_types()
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class WebhookChangeIn(s.StrictSerializer):
     url = serializers.CharField(max_length=2000, required=False)
-    event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=Event.Type.choices), allow_empty=False, required=False
-    )
+    event_types = _event_types(required=False)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False, help_text="Switch on (clears the run of failures) or off.")
 
@@ -134,11 +139,7 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgNested
     model = Webhook
 
     def org_queryset(self, organization: Organization) -> QuerySet:
-        return (
-            Webhook.objects.visible_to(self.actor)
-            .filter(organization=organization)
-            .select_related("organization", "created_by")
-        )
+        return selectors.webhook_list(actor=self.actor, organization=organization)
 
     @extend_schema(request=WebhookIn, responses={201: WebhookSecretOut})
     def create(self, request: Request, org_slug: str) -> Response:
@@ -188,15 +189,9 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgNeste
         return DeliveryOut if self.action == "list" else DeliveryDetailOut
 
     def org_queryset(self, organization: Organization) -> QuerySet:
-        webhook = Webhook.objects.visible_to(self.actor).filter(
-            organization=organization, public_id=self.kwargs["webhook_id"]
-        )
-        return (
-            WebhookDelivery.objects.filter(webhook__in=webhook)
-            .select_related("webhook__organization", "event__organization", "replay_of", "requested_by")
-            .select_related("event__version__artifact__organization")
-            .prefetch_related("attempt_log")
-        )
+        webhooks = selectors.webhook_list(actor=self.actor, organization=organization)
+        webhook = get_object_or_404(webhooks, public_id=self.kwargs["webhook_id"])
+        return selectors.delivery_list(actor=self.actor, webhook=webhook)
 
     @extend_schema(request=None, responses={202: DeliveryOut})
     @action(detail=True, methods=["post"])

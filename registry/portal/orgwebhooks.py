@@ -5,14 +5,14 @@ A new secret is shown once, on the page right after it is made, and then forgott
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from registry import selectors
 from registry.actors import Actor
 from registry.errors import DomainError
-from registry.models import Event, Organization, Webhook, WebhookDelivery
+from registry.models import Event, Organization, Webhook
 from registry.permissions import Capability
 from registry.portal.actions import act, error_message
 from registry.portal.orgadmin import no_store, org_context, org_page, secret_keep, secret_take
@@ -22,13 +22,8 @@ NEW_SECRET = "new_webhook_secret"  # noqa: S105 - the session key, not a secret
 DELIVERIES_SHOWN = 50
 
 
-def _webhooks(actor: Actor, organization: Organization) -> QuerySet[Webhook]:
-    return Webhook.objects.visible_to(actor).filter(organization=organization).order_by("-id")
-
-
 def _webhook(actor: Actor, organization: Organization, webhook_id: str) -> Webhook:
-    found = _webhooks(actor, organization).select_related("organization", "created_by").filter(public_id=webhook_id)
-    webhook = found.first()
+    webhook = selectors.webhook_list(actor=actor, organization=organization).filter(public_id=webhook_id).first()
     if webhook is None:
         raise Http404("no such webhook that you can see")
     return webhook
@@ -59,7 +54,7 @@ def org_webhooks(request: HttpRequest, organization: Organization, actor: Actor)
         actor,
         organization,
         "webhooks",
-        webhooks=_webhooks(actor, organization),
+        webhooks=selectors.webhook_list(actor=actor, organization=organization),
         can_change=actor.can(organization.pk, Capability.WEBHOOKS),
         event_types=Event.Type.choices,
     )
@@ -70,23 +65,21 @@ def org_webhooks(request: HttpRequest, organization: Organization, actor: Actor)
 def org_webhook(request: HttpRequest, organization: Organization, actor: Actor, webhook_id: str) -> HttpResponse:
     """One webhook and its delivery log, newest first; htmx polls the log while the page is open."""
     webhook = _webhook(actor, organization, webhook_id)
-    deliveries = (
-        WebhookDelivery.objects.filter(webhook=webhook)
-        .select_related("event__version__artifact__organization", "replay_of", "requested_by")
-        .prefetch_related("attempt_log")
-        .order_by("-id")[:DELIVERIES_SHOWN]
-    )
     context = org_context(
         actor,
         organization,
         "webhooks",
         webhook=webhook,
-        deliveries=deliveries,
+        deliveries=selectors.delivery_list(actor=actor, webhook=webhook)[:DELIVERIES_SHOWN],
         can_change=actor.can(organization.pk, Capability.WEBHOOKS),
-        new_secret=secret_take(request, organization, NEW_SECRET),
     )
-    if request.headers.get("HX-Request") == "true":  # the log's own refresh
+    if request.headers.get("HX-Request") == "true":  # the log's own refresh: it never takes the secret
         return render(request, "registry/_webhook_deliveries.html", context)
+    kept = secret_take(request, organization, NEW_SECRET)
+    if kept is not None and kept["id"] != str(webhook.public_id):
+        secret_keep(request, organization, NEW_SECRET, kept)  # another webhook's: left for its own page
+        kept = None
+    context["new_secret"] = kept
     return no_store(render(request, "registry/org_webhook.html", context))
 
 
@@ -127,7 +120,7 @@ def org_webhook_replay(
     request: HttpRequest, organization: Organization, actor: Actor, webhook_id: str, delivery_id: str
 ) -> HttpResponse:
     webhook = _webhook(actor, organization, webhook_id)
-    delivery = WebhookDelivery.objects.filter(webhook=webhook, public_id=delivery_id).first()
+    delivery = selectors.delivery_list(actor=actor, webhook=webhook).filter(public_id=delivery_id).first()
     if delivery is None:
         raise Http404("no such delivery of this webhook")
     act(request, lambda: webhooks.delivery_replay(actor=actor, delivery=delivery), "Replay queued.")

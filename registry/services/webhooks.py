@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.webhooks.outbound import OutboundRefused, url_check
+from jobs.webhooks.outbound import OutboundRefused, display, url_check
 from registry.actors import Actor
 from registry.errors import Conflict, DomainError
 from registry.models import Event, Organization, Webhook, WebhookDelivery
@@ -44,13 +44,19 @@ def _url(url: str) -> str:
     return url
 
 
-@transaction.atomic(durable=True)
 def webhook_create(
     *, actor: Actor, organization: Organization, url: str, event_types: list[str], description: str = ""
 ) -> tuple[Webhook, str]:
     """Register an endpoint. The signing secret is returned once; it is stored encrypted."""
     actor.require(organization, Capability.WEBHOOKS)
-    event_types, url = _event_types(event_types), _url(url)
+    event_types, url = _event_types(event_types), _url(url)  # the URL check resolves DNS: before any lock
+    return _webhook_insert(actor, organization, url, event_types, description)
+
+
+@transaction.atomic(durable=True)
+def _webhook_insert(
+    actor: Actor, organization: Organization, url: str, event_types: list[str], description: str
+) -> tuple[Webhook, str]:
     if Webhook.objects.filter(organization=organization).count() >= MAX_PER_ORG:
         raise Conflict(f"'{organization.slug}' already has {MAX_PER_ORG} webhooks; remove one first")
     secret = secret_new()
@@ -67,12 +73,11 @@ def webhook_create(
         action="webhook.created",
         target=webhook,
         organization=organization,
-        data={"url": url, "event_types": event_types},
+        data={"url": display(url), "event_types": event_types},
     )
     return webhook, secret
 
 
-@transaction.atomic(durable=True)
 def webhook_update(
     *,
     actor: Actor,
@@ -84,10 +89,24 @@ def webhook_update(
 ) -> Webhook:
     """Change an endpoint. Switching it on again clears its run of failures."""
     actor.require(webhook.organization, Capability.WEBHOOKS)
+    if url is not None:
+        _url(url)  # the URL check resolves DNS: before the row is locked
+    with transaction.atomic(durable=True):
+        return _webhook_change(actor, webhook, url, event_types, description, is_active)
+
+
+def _webhook_change(
+    actor: Actor,
+    webhook: Webhook,
+    url: str | None,
+    event_types: list[str] | None,
+    description: str | None,
+    is_active: bool | None,
+) -> Webhook:
     webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
     changed: dict[str, Any] = {}
     if url is not None and url != webhook.url:
-        webhook.url = changed["url"] = _url(url)
+        webhook.url, changed["url"] = url, display(url)  # the audit log keeps no path (it may hold a secret)
     if event_types is not None and sorted(set(event_types)) != webhook.event_types:
         webhook.event_types = changed["event_types"] = _event_types(event_types)
     if description is not None and description != webhook.description:
@@ -126,12 +145,13 @@ def webhook_delete(*, actor: Actor, webhook: Webhook) -> None:
         action="webhook.deleted",
         target=webhook,
         organization=webhook.organization,
-        data={"url": webhook.url},
+        data={"url": display(webhook.url)},
     )
     webhook.delete()
 
 
-def _visible_to_org(event: Event, organization_id: int) -> bool:
+def event_visible_to_org(event: Event, organization_id: int) -> bool:
+    """Whether a member of the org (a webhook's reader) can see the event's version now."""
     reader = Actor.of_system(SYSTEM, reading_for=organization_id)
     return Event.objects.visible_to(reader).filter(pk=event.pk).exists()
 
@@ -142,8 +162,8 @@ def _orgs_seeing(event: Event, organization_ids: set[int]) -> set[int]:
     or shared with the consortium past its draft), so one other org's answer is every other org's."""
     own = event.organization_id
     others = organization_ids - {own}
-    seeing = {own} if own in organization_ids and _visible_to_org(event, own) else set()
-    if others and _visible_to_org(event, min(others)):
+    seeing = {own} if own in organization_ids and event_visible_to_org(event, own) else set()
+    if others and event_visible_to_org(event, min(others)):
         seeing |= others
     return seeing
 
@@ -157,7 +177,7 @@ def delivery_replay(*, actor: Actor, delivery: WebhookDelivery) -> WebhookDelive
     actor.require(webhook.organization, Capability.WEBHOOKS)
     if not webhook.is_active:
         raise Conflict("this webhook is switched off; switch it on before replaying its deliveries")
-    if not _visible_to_org(delivery.event, webhook.organization_id):
+    if not event_visible_to_org(delivery.event, webhook.organization_id):
         raise Conflict(f"'{webhook.organization.slug}' can no longer see this event's version; it is not sent")
     replay = WebhookDelivery.objects.create(
         webhook=webhook,

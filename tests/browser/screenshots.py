@@ -1,6 +1,7 @@
 """Screenshots of the portal's main pages for the README (`make screenshots`): a fresh `make run`
-stack with its demo catalogue, one more dataset version pushed with the CLI and left waiting for
-review, then each page in Debian's Chromium, at a desktop's width and one at a phone's."""
+stack with its demo catalogue, a webhook of aurora's to a receiver here, one more dataset version
+pushed with the CLI and left waiting for review, then each page in Debian's Chromium, at a
+desktop's width and one at a phone's."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, sync_playwright
 
 from bench.stack import ROOT, Stack, start_stack, wait_for_catalogue
+from tests.webhooks.receiver import receiver_running
 
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"  # Debian's, as in the browser tests
@@ -57,11 +60,21 @@ def shoot(page: Page, url: str, name: str) -> None:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as running:
         var = Path(scratch) / "var"
         stack = start_stack(var, seed_catalogue=True)
         try:
             wait_for_catalogue(stack)
+            receiver = running.enter_context(receiver_running())  # make run allows loopback receivers
+            hook = httpx.post(
+                f"{stack.url}/api/v1/organizations/aurora/webhooks/",
+                json={
+                    "url": receiver.url,
+                    "event_types": ["version.state_changed", "publication.published"],
+                    "description": "start the fine-tune pipeline on new bases",
+                },
+                headers={"Authorization": f"Bearer {stack.token}"},
+            ).json()
             push_waiting_version(stack, Path(scratch))
             logins = {e["username"]: e["password"] for e in json.loads((var / "demo-logins.json").read_text())}
             answer = httpx.get(
@@ -83,8 +96,10 @@ def main() -> None:
                 shoot(page, f"{stack.url}/ledger/", "ledger")
                 shoot(page, f"{stack.url}/submit/", "submit")
                 shoot(page, f"{stack.url}/orgs/aurora/members/", "org-admin")
+                shoot(page, f"{stack.url}/orgs/aurora/webhooks/{hook['id']}/", "webhook")
                 sign_in(page, stack.url, "borealis-reviewer", logins["borealis-reviewer"])
                 shoot(page, f"{stack.url}/review/", "review-queue")
+                shoot(page, f"{stack.url}/inbox/", "inbox")
                 page.set_viewport_size(PHONE)
                 shoot(page, f"{stack.url}/versions/{checkpoint['id']}/", "version-phone")
                 browser.close()

@@ -109,7 +109,7 @@ def test_a_private_address_is_refused_with_the_registrys_reason(owner: Member, s
     )
     assert code == 2
     assert out == ""
-    assert "resolves to 10.0.0.5" in err
+    assert "resolves to 10.0.0.5, a private address" in err
     assert "(HTTP 400)" in err
     assert not Webhook.objects.exists()
 

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.webhooks import delivery
+from jobs.webhooks.outbound import display
 from registry.models import AuditEvent, Event, Sharing, Version, Webhook, WebhookDelivery
 from registry.services import webhooks
 from tests import factories
@@ -172,7 +173,8 @@ def test_a_run_of_failures_switches_the_webhook_off_and_tells_the_owners(
     assert AuditEvent.objects.filter(action="webhook.switched_off", organization=alice.organization).exists()
     [message] = mail.outbox
     assert message.to == ["alice@lab.example"]
-    assert receiver.url in message.subject
+    assert message.subject == f"Webhook switched off: {display(receiver.url)}", "no path (it may hold a secret)"
+    assert receiver.url in message.body
     assert "3 failed attempts in a row" in message.body
     moved(alice, State.APPROVED)
     assert WebhookDelivery.objects.filter(webhook=webhook).count() == 3  # nothing new for a switched-off hook
@@ -253,6 +255,50 @@ def test_the_reconciler_takes_back_abandoned_and_overdue_deliveries(alice: Membe
     WebhookDelivery.objects.filter(pk=abandoned.pk).update(
         status=Status.SENDING, lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    assert delivery.webhook_reconcile() == {"abandoned": 1, "overdue": 1, "sent": 2}
+    assert delivery.webhook_reconcile() == {"abandoned": 1, "overdue": 1, "sent": 2, "spent": 0}
     assert delivery.delivery_execute(abandoned.pk) == Status.SUCCEEDED
     assert delivery.delivery_execute(abandoned.pk) == "skipped"  # a duplicate message sends nothing
+
+
+def test_a_worker_whose_lease_ran_out_writes_nothing(alice: Member, receiver: Receiver) -> None:
+    webhook, _ = hook(alice, receiver.url)
+    moved(alice, State.APPROVED)
+    row = WebhookDelivery.objects.get(webhook=webhook)
+    stale = delivery._claim(row.pk)
+    assert stale is not None
+    WebhookDelivery.objects.filter(pk=row.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert delivery.delivery_execute(row.pk) == Status.SUCCEEDED  # the reconciler's re-send took it over
+    assert delivery._record(stale, timezone.now(), None, "the receiver answered HTTP 500", final=False) == "superseded"
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.attempt_log.count()) == (Status.SUCCEEDED, 2, 1)
+    assert Webhook.objects.get(pk=webhook.pk).consecutive_failures == 0
+
+
+def test_an_attempt_cut_off_by_its_time_limit_or_an_unreadable_secret_is_logged_not_looped(
+    alice: Member, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, settings: object
+) -> None:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def slow(*args: object, **kwargs: object) -> None:
+        raise SoftTimeLimitExceeded
+
+    settings.WEBHOOK_MAX_ATTEMPTS = 2
+    webhook, _ = hook(alice, receiver.url)
+    moved(alice, State.APPROVED)
+    monkeypatch.setattr(delivery, "post", slow)
+    assert send_due(webhook) == [Status.PENDING]
+    row = WebhookDelivery.objects.get(webhook=webhook)
+    assert "did not finish answering within 45 s" in row.attempt_log.get().error
+    # an abandoned last attempt is failed by the reconciler, never claimed again
+    WebhookDelivery.objects.filter(pk=row.pk).update(
+        status=Status.SENDING, attempts=2, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert delivery.webhook_reconcile()["spent"] == 1
+    assert delivery.delivery_execute(row.pk) == "skipped"
+    row.refresh_from_db()
+    assert (row.status, row.last_error) == (Status.FAILED, "the worker stopped during the last attempt")
+
+    Webhook.objects.filter(pk=webhook.pk).update(secret_encrypted="not-a-fernet-token")
+    moved(alice, State.APPROVED)
+    assert send_due(webhook) == [Status.FAILED]
+    assert "cannot be decrypted" in WebhookDelivery.objects.latest("id").last_error
