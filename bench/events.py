@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.database import recreate_database
+from bench.database import recreate_database, run_on
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -165,24 +164,15 @@ def run() -> dict[str, Any]:
     }
 
 
-def backend(name: str, url: str) -> dict[str, Any]:
-    env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "consortium.settings",
-        "DATABASE_URL": url,
-        "DJANGO_SECURE": "false",
-        "DJANGO_SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        "LOG_LEVEL": "WARNING",
-        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
+def backend(url: str) -> dict[str, Any]:
+    return run_on(
+        "bench.events",
+        url,
+        WEBHOOK_ALLOWED_NETWORKS="127.0.0.1/32",
         # The events' hand-over messages go to a Redis database of their own, emptied afterwards.
-        "CELERY_BROKER_URL": BROKER_URL,
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.events", "--run"], cwd=ROOT, env=env, capture_output=True, text=True
+        CELERY_BROKER_URL=BROKER_URL,
+        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
     )
-    if done.returncode:
-        raise RuntimeError(f"events on {name} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -191,9 +181,9 @@ def main() -> int:
     results = {}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-events-") as scratch:
-            results["sqlite"] = backend("sqlite", f"sqlite:///{scratch}/db.sqlite3")
+            results["sqlite"] = backend(f"sqlite:///{scratch}/db.sqlite3")
         recreate_database(POSTGRES_URL)
-        results["postgres"] = backend("postgres", POSTGRES_URL)
+        results["postgres"] = backend(POSTGRES_URL)
     finally:
         redis.Redis.from_url(BROKER_URL).flushdb()
     first = results["sqlite"]

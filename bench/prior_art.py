@@ -23,14 +23,13 @@ import math
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.database import recreate_database
+from bench.database import recreate_database, run_on
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -360,28 +359,16 @@ def full_scan_count(actor: Any, wanted: Any) -> int:
     return RecipeFeatures.objects.filter(stage=wanted.stage, version__in=versions).count()
 
 
-def backend(name: str, url: str) -> dict[str, Any]:
-    env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "consortium.settings",
-        "DATABASE_URL": url,
-        "DJANGO_SECURE": "false",
-        "DJANGO_SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        "LOG_LEVEL": "WARNING",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.prior_art", "--run"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if done.returncode:
-        raise RuntimeError(f"prior_art on {name} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def backend(url: str) -> dict[str, Any]:
+    return run_on("bench.prior_art", url)
 
 
 def main() -> int:
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-prior-art-") as scratch:
-        results["sqlite"] = backend("sqlite", f"sqlite:///{scratch}/db.sqlite3")
+        results["sqlite"] = backend(f"sqlite:///{scratch}/db.sqlite3")
     recreate_database(POSTGRES_URL)
-    results["postgres"] = backend("postgres", POSTGRES_URL)
+    results["postgres"] = backend(POSTGRES_URL)
 
     first = results["sqlite"]
     print(

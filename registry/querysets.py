@@ -16,6 +16,7 @@ from registry.permissions import Capability
 
 if TYPE_CHECKING:
     from registry.actors import Actor
+    from registry.models import Event
 
 
 def _never_shared_states() -> list[str]:
@@ -123,6 +124,21 @@ class EventQuerySet(models.QuerySet):
         if actor.is_steward:
             return self.all()
         return self.filter(Exists(Version.objects.visible_to(actor).filter(pk=OuterRef("version_id"))))
+
+    def orgs_seeing(self, event: Event, organization_ids: set[int]) -> set[int]:
+        """The orgs among `organization_ids` whose members see `event` (an org's webhooks read as
+        its members do), in at most two queries: the table treats every org but the version's own
+        alike (published, or shared with the consortium past its draft), so one such org's answer
+        is every such org's."""
+        from registry.actors import Actor
+
+        def sees(organization_id: int) -> bool:
+            member = Actor.of_system("org-reader", reading_for=organization_id)
+            return self.visible_to(member).filter(pk=event.pk).exists()
+
+        own, others = event.organization_id, organization_ids - {event.organization_id}
+        seeing = {own} if own in organization_ids and sees(own) else set()
+        return seeing | others if others and sees(min(others)) else seeing
 
     def update(self, **kwargs: object) -> int:
         raise TypeError("events are append-only")

@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--event", dest="events", action="append", required=True, metavar="TYPE", help="an event type (repeatable)"
     )
     add.add_argument("--description", default="", help="what the endpoint is for")
+    add.add_argument(
+        "--source",
+        choices=["own", "visible"],
+        default="own",
+        help="own: the org's own versions (default); visible: every version the org can see",
+    )
     show = action("show", "one webhook with its latest deliveries", "id")
     show.add_argument("--limit", type=int, default=RECENT, help="deliveries shown")
     deliveries = action("deliveries", "a webhook's delivery log, newest first", "id")
@@ -160,6 +166,7 @@ def _summary(webhook: dict[str, Any]) -> list[str]:
         f"webhook {webhook['id']} of {webhook['organization']}",
         f"  url          {webhook['url']}",
         f"  events       {', '.join(webhook['event_types'])}",
+        f"  versions     {'its own' if webhook['source'] == 'own' else 'every version it can see'}",
     ]
     if webhook["description"]:
         lines.append(f"  description  {webhook['description']}")
@@ -201,7 +208,7 @@ def _list(args: argparse.Namespace, api: Api) -> int:
 
 
 def _add(args: argparse.Namespace, api: Api) -> int:
-    body = {"url": args.endpoint, "event_types": args.events, "description": args.description}
+    body = {"url": args.endpoint, "event_types": args.events, "description": args.description, "source": args.source}
     webhook = api.post(_base(args.org), body)
     return _with_secret(args, webhook, f"registered webhook {webhook['id']} of {webhook['organization']}")
 

@@ -24,6 +24,8 @@ from registry.models import Event, Organization, Webhook, WebhookAttempt, Webhoo
 from registry.permissions import Capability
 from registry.services import webhooks
 
+SOURCE = "own: events about the org's own versions (default); visible: about every version the org can see."
+
 
 def _event_types(**kwargs: Any) -> serializers.ListField:
     return serializers.ListField(
@@ -47,6 +49,7 @@ class WebhookOut(serializers.ModelSerializer):
             "organization",
             "url",
             "event_types",
+            "source",
             "description",
             "is_active",
             "consecutive_failures",
@@ -73,12 +76,17 @@ class WebhookSecretOut(WebhookOut):
 class WebhookIn(s.StrictSerializer):
     url = serializers.CharField(max_length=2000, help_text="An http(s) URL on a public address.")
     event_types = _event_types()
+    # Named like DRF's Field.source, which the serializer metaclass takes out of the class: safe here.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=Webhook.Source.choices, default=Webhook.Source.OWN, help_text=SOURCE
+    )
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class WebhookChangeIn(s.StrictSerializer):
     url = serializers.CharField(max_length=2000, required=False)
     event_types = _event_types(required=False)
+    source = serializers.ChoiceField(choices=Webhook.Source.choices, required=False, help_text=SOURCE)  # type: ignore[assignment]  # see WebhookIn
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False, help_text="Switch on (clears the run of failures) or off.")
 

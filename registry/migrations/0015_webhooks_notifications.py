@@ -34,6 +34,7 @@ class Migration(migrations.Migration):
                 ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
                 ('url', models.URLField(max_length=2000)),
                 ('event_types', models.JSONField(default=list, help_text='The event types sent to this endpoint.')),
+                ('source', models.CharField(choices=[('own', 'Own'), ('visible', 'Visible')], default='own', help_text='own: the org\'s own versions; visible: every version the org can see.', max_length=8)),
                 ('description', models.CharField(blank=True, max_length=200)),
                 ('secret_encrypted', models.TextField()),
                 ('is_active', models.BooleanField(default=True)),

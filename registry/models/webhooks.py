@@ -18,10 +18,20 @@ from registry.querysets import WebhookQuerySet
 
 
 class Webhook(models.Model):
+    class Source(models.TextChoices):
+        OWN = "own"  # events about the org's own versions
+        VISIBLE = "visible"  # events about every version the org sees: other members' shared and published work too
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="webhooks")
     url = models.URLField(max_length=2000)
     event_types = models.JSONField(default=list, help_text="The event types sent to this endpoint.")
+    source = models.CharField(
+        max_length=8,
+        choices=Source.choices,
+        default=Source.OWN,
+        help_text="own: the org's own versions; visible: every version the org can see.",
+    )
     description = models.CharField(max_length=200, blank=True)
     # The signing secret, encrypted at rest (registry.webhook_secrets): signing needs the secret
     # itself, so it cannot be stored as a digest like a token; a database dump alone does not hold it.

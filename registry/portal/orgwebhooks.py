@@ -42,6 +42,7 @@ def org_webhooks(request: HttpRequest, organization: Organization, actor: Actor)
                 organization=organization,
                 url=request.POST.get("url", "").strip(),
                 event_types=request.POST.getlist("event_types"),
+                source=request.POST.get("source", Webhook.Source.OWN),
                 description=request.POST.get("description", "").strip()[:200],
             )
             made.update(id=str(webhook.public_id), url=webhook.url, secret=secret)

@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from jobs.webhooks.outbound import OutboundRefused, display, url_check
@@ -36,6 +37,12 @@ def _event_types(event_types: list[str]) -> list[str]:
     return sorted(set(event_types))
 
 
+def _source(source: str) -> str:
+    if source not in Webhook.Source.values:
+        raise DomainError(f"source must be one of {Webhook.Source.values}; got {source!r}", field="source")
+    return source
+
+
 def _url(url: str) -> str:
     try:
         url_check(url)
@@ -45,17 +52,24 @@ def _url(url: str) -> str:
 
 
 def webhook_create(
-    *, actor: Actor, organization: Organization, url: str, event_types: list[str], description: str = ""
+    *,
+    actor: Actor,
+    organization: Organization,
+    url: str,
+    event_types: list[str],
+    description: str = "",
+    source: str = Webhook.Source.OWN,
 ) -> tuple[Webhook, str]:
     """Register an endpoint. The signing secret is returned once; it is stored encrypted."""
     actor.require(organization, Capability.WEBHOOKS)
-    event_types, url = _event_types(event_types), _url(url)  # the URL check resolves DNS: before any lock
-    return _webhook_insert(actor, organization, url, event_types, description)
+    event_types, source = _event_types(event_types), _source(source)
+    url = _url(url)  # the URL check resolves DNS: before any lock
+    return _webhook_insert(actor, organization, url, event_types, description, source)
 
 
 @transaction.atomic(durable=True)
 def _webhook_insert(
-    actor: Actor, organization: Organization, url: str, event_types: list[str], description: str
+    actor: Actor, organization: Organization, url: str, event_types: list[str], description: str, source: str
 ) -> tuple[Webhook, str]:
     if Webhook.objects.filter(organization=organization).count() >= MAX_PER_ORG:
         raise Conflict(f"'{organization.slug}' already has {MAX_PER_ORG} webhooks; remove one first")
@@ -64,6 +78,7 @@ def _webhook_insert(
         organization=organization,
         url=url,
         event_types=event_types,
+        source=source,
         description=description,
         secret_encrypted=secret_encrypt(secret),
         created_by=actor.user,
@@ -73,7 +88,7 @@ def _webhook_insert(
         action="webhook.created",
         target=webhook,
         organization=organization,
-        data={"url": display(url), "event_types": event_types},
+        data={"url": display(url), "event_types": event_types, "source": source},
     )
     return webhook, secret
 
@@ -85,6 +100,7 @@ def webhook_update(
     url: str | None = None,
     event_types: list[str] | None = None,
     description: str | None = None,
+    source: str | None = None,
     is_active: bool | None = None,
 ) -> Webhook:
     """Change an endpoint. Switching it on again clears its run of failures."""
@@ -92,19 +108,22 @@ def webhook_update(
     if url is not None:
         _url(url)  # the URL check resolves DNS: before the row is locked
     with transaction.atomic(durable=True):
-        return _webhook_change(actor, webhook, url, event_types, description, is_active)
+        webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
+        changed: dict[str, Any] = {}
+        if source is not None and source != webhook.source:
+            webhook.source = changed["source"] = _source(source)
+        return _webhook_change(actor, webhook, changed, url, event_types, description, is_active)
 
 
 def _webhook_change(
     actor: Actor,
     webhook: Webhook,
+    changed: dict[str, Any],
     url: str | None,
     event_types: list[str] | None,
     description: str | None,
     is_active: bool | None,
 ) -> Webhook:
-    webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
-    changed: dict[str, Any] = {}
     if url is not None and url != webhook.url:
         webhook.url, changed["url"] = url, display(url)  # the audit log keeps no path (it may hold a secret)
     if event_types is not None and sorted(set(event_types)) != webhook.event_types:
@@ -152,20 +171,7 @@ def webhook_delete(*, actor: Actor, webhook: Webhook) -> None:
 
 def event_visible_to_org(event: Event, organization_id: int) -> bool:
     """Whether a member of the org (a webhook's reader) can see the event's version now."""
-    reader = Actor.of_system(SYSTEM, reading_for=organization_id)
-    return Event.objects.visible_to(reader).filter(pk=event.pk).exists()
-
-
-def _orgs_seeing(event: Event, organization_ids: set[int]) -> set[int]:
-    """The orgs among `organization_ids` that can see the event's version, in at most two checks:
-    `visible_to` treats every org but the version's own alike (DESIGN.md's table: what is published,
-    or shared with the consortium past its draft), so one other org's answer is every other org's."""
-    own = event.organization_id
-    others = organization_ids - {own}
-    seeing = {own} if own in organization_ids and event_visible_to_org(event, own) else set()
-    if others and event_visible_to_org(event, min(others)):
-        seeing |= others
-    return seeing
+    return organization_id in Event.objects.orgs_seeing(event, {organization_id})
 
 
 @transaction.atomic(durable=True)
@@ -198,16 +204,20 @@ def delivery_replay(*, actor: Actor, delivery: WebhookDelivery) -> WebhookDelive
 
 
 def on_event(sender: Any, event: Event, **_: Any) -> None:
-    """The `event_recorded` receiver: one delivery per active webhook asking for this type whose
-    org can see the event, sent once the change commits (the reconciler sends what that misses)."""
+    """The `event_recorded` receiver: one delivery per active webhook asking for this type, of the
+    event's org (or of any org, for a webhook whose source is `visible`) that can see the event,
+    sent once the change commits (the reconciler sends what that misses)."""
     from jobs.webhooks.delivery import deliveries_dispatch_later
 
     by_org: dict[int, list[Webhook]] = defaultdict(list)
-    for webhook in Webhook.objects.filter(is_active=True).only("pk", "organization_id", "event_types"):
+    asking = Webhook.objects.filter(
+        Q(source=Webhook.Source.VISIBLE) | Q(organization_id=event.organization_id), is_active=True
+    )
+    for webhook in asking.only("pk", "organization_id", "event_types"):
         if event.type in webhook.event_types:
             by_org[webhook.organization_id].append(webhook)
     now = timezone.now()
-    seeing = _orgs_seeing(event, set(by_org))
+    seeing = Event.objects.orgs_seeing(event, set(by_org))
     deliveries = [
         WebhookDelivery(webhook=webhook, event=event, next_attempt_at=now)
         for organization_id, webhooks in by_org.items()

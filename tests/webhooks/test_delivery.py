@@ -50,12 +50,13 @@ def documented_verify():
     return namespace["verify"]
 
 
-def hook(member: Member, url: str, *types: str) -> tuple[Webhook, str]:
+def hook(member: Member, url: str, *types: str, source: str = Webhook.Source.OWN) -> tuple[Webhook, str]:
     return webhooks.webhook_create(
         actor=member.actor,
         organization=member.organization,
         url=url,
         event_types=list(types or [Event.Type.PUBLICATION_PUBLISHED, Event.Type.VERSION_STATE_CHANGED]),
+        source=source,
     )
 
 
@@ -219,12 +220,14 @@ def test_the_secret_is_not_stored_in_the_clear(alice: Member, receiver: Receiver
 def test_events_are_never_delivered_for_versions_the_org_cannot_see(
     alice: Member, charlie: Member, receiver: Receiver
 ) -> None:
-    theirs, _ = hook(charlie, receiver.url, Event.Type.VERSION_STATE_CHANGED)
+    theirs, _ = hook(charlie, receiver.url, Event.Type.VERSION_STATE_CHANGED, source=Webhook.Source.VISIBLE)
+    own_only, _ = hook(charlie, receiver.url, Event.Type.VERSION_STATE_CHANGED)
     private = moved(alice, State.APPROVED)  # org-only: charlie's org never sees it
     assert not WebhookDelivery.objects.filter(webhook=theirs).exists()
     shared = moved(alice, State.CHECKING, sharing=Sharing.CONSORTIUM, start=State.SUBMITTED)
     made = WebhookDelivery.objects.get(webhook=theirs)
     assert made.event.version == shared != private
+    assert not WebhookDelivery.objects.filter(webhook=own_only).exists(), "own: only charlie's org's versions"
     # the version becomes invisible before the send: the send-time check drops it
     shared.artifact.sharing = Sharing.ORG
     shared.artifact.save()
