@@ -6,7 +6,7 @@ local Postgres (a throwaway database), each in its own process.
   its commit (the event, its notifications and its webhook deliveries are written in that
   transaction; the deliveries are then handed to a worker in one message). Baseline, in the same
   run: the same change with nobody to tell. Loaded: 300 member orgs with 2 webhooks each asking
-  for state changes (600 deliveries per event, all of whose orgs can see the version), 30 members
+  for state changes of every version they see (600 deliveries per event), 30 members
   in the version's org and 40 reviewers elsewhere (70 notifications).
 - Delivering: `delivery_execute` (claim, visibility re-check, body, signature, SSRF-checked POST
   pinned to the checked address, attempt log) against a receiver on 127.0.0.1, versus a bare
@@ -75,6 +75,7 @@ def seed(subject: Any) -> None:
             organization=org,
             url=f"https://lab-{org.pk}.example/hooks/{n}",
             event_types=[Event.Type.VERSION_STATE_CHANGED],
+            source=Webhook.Source.VISIBLE,
             secret_encrypted=secret,
         )
         for org in orgs
