@@ -50,7 +50,7 @@ def test_the_inbox_lists_newest_first_with_unread_marked(alice: Member, rita: Me
     page = signed_in(rita).get("/inbox/").content.decode()
     assert "<h1>Inbox</h1>" in page
     assert "1 unread." in page
-    assert page.index("Org-a/newer@3 moved from checking to in_review") < page.index("Org-a/older@3 moved")
+    assert page.index("org-a/newer@3 moved from checking to in_review") < page.index("org-a/older@3 moved")
     assert page.count('<span class="state">unread</span>') == 1
     assert page.count("Waiting for your review") == 2
     opened = Notification.objects.get(user=rita.user, event__version=newer)

@@ -66,7 +66,8 @@ WHY: dict[str, str] = {
 
 def describe(event: Event) -> str:
     """The event in words, naming its version as org/artifact@number: what the inbox, the email
-    and the API say of it. Only the payload's fixed fields are used, never free text."""
+    and the API say of it. Only the payload's fixed fields are used, never free text. A sentence
+    starts with a capital unless it starts with the version's name, which is written as it is."""
     ref, payload = event.version.ref, event.payload
     action = payload.get("action", "")
     if event.type == Type.VERSION_STATE_CHANGED:
@@ -74,25 +75,25 @@ def describe(event: Event) -> str:
     if event.type == Type.REVIEW_DECIDED:
         tally = f" ({payload['approvals']} of {payload['required']} approvals)" if "required" in payload else ""
         decided = {
-            "review.approve": f"a reviewer approved {ref}{tally}",
-            "review.request_changes": f"a reviewer requested changes to {ref}",
-            "review.reject": f"a reviewer rejected {ref}",
+            "review.approve": f"A reviewer approved {ref}{tally}",
+            "review.request_changes": f"A reviewer requested changes to {ref}",
+            "review.reject": f"A reviewer rejected {ref}",
         }
-        return decided.get(action, f"a reviewer decided on {ref}")
+        return decided.get(action, f"A reviewer decided on {ref}")
     if event.type == Type.STEWARD_OVERRIDE:
         if action == "version.override_waive":
-            return f"a steward waived the failed checks of {ref}"
-        return f"a steward approved {ref} without the quorum"
+            return f"A steward waived the failed checks of {ref}"
+        return f"A steward approved {ref} without the quorum"
     if event.type == Type.STEWARD_RERUN:
-        return f"a steward re-ran step {payload.get('step')} on {ref}"
+        return f"A steward re-ran step {payload.get('step')} on {ref}"
     if event.type == Type.VERSION_WITHDRAWN:
         return f"{ref} was withdrawn"
     if event.type == Type.STEP_ERRORED:
-        return f"step {payload.get('step')} errored on {ref}"
+        return f"Step {payload.get('step')} errored on {ref}"
     if event.type == Type.PUBLICATION_PUBLISHED:
         return f"{ref} was published to the Hub"
     if event.type == Type.PUBLICATION_FAILED:
-        return f"publishing {ref} to the Hub failed"
+        return f"Publishing {ref} to the Hub failed"
     return f"{ref}: {event.type}"
 
 

@@ -122,7 +122,7 @@ def test_an_errored_step_reaches_the_org_and_stewards(
     assert pipeline.step_error(step.pk, Q(), "ConnectionError: s3 refused")
     assert heard() == {(name, Event.Type.STEP_ERRORED, Reason.ERROR) for name in ("alice", "bob", "stella")}
     (alices,) = Notification.objects.filter(user=alice.user)
-    assert notifications.describe(alices.event) == f"step {step.name} errored on org-a/dense@3"
+    assert notifications.describe(alices.event) == f"Step {step.name} errored on org-a/dense@3"
 
 
 def test_a_publication_reaches_the_org_and_watchers_once_each(alice: Member, charlie: Member, steward: Member) -> None:
@@ -341,7 +341,7 @@ def test_one_notification_is_one_plain_message(alice: Member, rita: Member, mail
     assert message.subject == "org-a/dense@3 is waiting for your review"
     assert message.to == ["rita@example.org"]
     assert f"https://registry.example/versions/{version.public_id}/" in message.body
-    assert "Org-a/dense@3 moved from checking to in_review." in message.body
+    assert "org-a/dense@3 moved from checking to in_review." in message.body
     emailed = Notification.objects.get(user=rita.user)
     assert (emailed.email_pending, emailed.emailed_at is not None) == (False, True)
 
@@ -356,9 +356,9 @@ def test_several_notifications_are_one_digest_and_a_second_run_sends_nothing(
     (digest,) = [m for m in mailoutbox if m.to == ["alice@example.org"]]
     assert digest.subject == "5 updates in the consortium registry"
     for line in (
-        "- Org-a/dense@3 moved from checking to in_review (your organization's work)",
+        "- org-a/dense@3 moved from checking to in_review (your organization's work)",
         "- A steward approved org-a/dense@3 without the quorum",
-        "- Org-a/dense@3 was published to the Hub",
+        "- org-a/dense@3 was published to the Hub",
         f"/versions/{version.public_id}/",
     ):
         assert line in digest.body
