@@ -11,6 +11,7 @@ from django.test import Client
 from registry.models import Notification, NotificationPreference, Organization, Sharing, Version, Watch
 from registry.permissions import Role
 from tests import factories
+from tests.api.test_notifications_api import in_review
 from tests.conftest import Member
 
 pytestmark = pytest.mark.django_db
@@ -26,15 +27,6 @@ def signed_in(member: Member) -> Client:
     client = Client()
     client.force_login(member.user)
     return client
-
-
-def in_review(member: Member, slug: str = "dense", sharing: str = Sharing.ORG) -> Version:
-    artifact = factories.ArtifactFactory(
-        organization=member.organization, created_by=member.user, slug=slug, sharing=sharing
-    )
-    version = factories.VersionFactory(artifact=artifact, number="3", state=State.CHECKING)
-    version.transition(State.IN_REVIEW)
-    return version
 
 
 def badge(client: Client) -> str:
