@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
-from django.test import override_settings
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from consortium.celery import app as celery_app
@@ -181,6 +181,14 @@ def steward() -> Member:
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+def portal_client(member: Member | None) -> Client:
+    """A portal session signed in as `member` (anonymous for None)."""
+    client = Client()
+    if member is not None:
+        client.force_login(member.user)
+    return client
 
 
 def bearer(client: APIClient, secret: str) -> APIClient:

@@ -15,16 +15,10 @@ from django.utils import timezone
 from registry import search, selectors
 from registry.models import Organization, Version
 from registry.search import Filters
-from tests.conftest import Member
+from tests.conftest import Member, portal_client
 from tests.factories import ArtifactFactory, OrganizationFactory, VersionFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(member: Member) -> Client:
-    client = Client()
-    client.force_login(member.user)
-    return client
 
 
 def listed(html: str) -> list[str]:
@@ -112,11 +106,11 @@ def catalogue(alice: Member, charlie: Member) -> dict[str, Version]:
 def test_each_facet_filters_what_the_viewer_sees(
     alice: Member, catalogue: dict[str, Version], params: dict[str, str], expected: list[str]
 ) -> None:
-    assert listed(signed_in(alice).get("/browse/", params).content.decode()) == expected
+    assert listed(portal_client(alice).get("/browse/", params).content.decode()) == expected
 
 
 def test_facet_counts_keep_the_other_filters_and_drop_their_own(alice: Member, catalogue: dict[str, Version]) -> None:
-    page = signed_in(alice).get("/browse/", {"kind": "checkpoint"}).content.decode()
+    page = portal_client(alice).get("/browse/", {"kind": "checkpoint"}).content.decode()
     assert option(page, "kind", "checkpoint") == "Checkpoint (3)"
     assert option(page, "kind", "dataset") == "Dataset (1)", "the facet's own filter is not applied to it"
     assert option(page, "org", "org-a") == "org-a (1)"
@@ -130,7 +124,7 @@ def test_facet_counts_keep_the_other_filters_and_drop_their_own(alice: Member, c
 def test_facet_counts_and_search_never_count_what_the_viewer_cannot_see(
     alice: Member, charlie: Member, catalogue: dict[str, Version]
 ) -> None:
-    page = signed_in(alice).get("/browse/").content.decode()
+    page = portal_client(alice).get("/browse/").content.decode()
     assert option(page, "architecture", "GPT2LMHeadModel") is None, "another org's draft is not counted"
     assert option(page, "org", "org-b") == "org-b (2)"
     assert option(page, "state", "draft") is None
@@ -138,9 +132,11 @@ def test_facet_counts_and_search_never_count_what_the_viewer_cannot_see(
     assert "secret-draft" not in page
     # The draft's README and metadata never make its artifact match, for the viewer who cannot see it.
     for words in ("unicorn", "contracts everywhere"):
-        assert listed(signed_in(alice).get("/browse/", {"q": words}).content.decode()) == []
-    assert listed(signed_in(charlie).get("/browse/", {"q": "unicorn"}).content.decode()) == ["org-b/secret-draft"]
-    assert "org-b/secret-draft" not in listed(signed_in(alice).get("/browse/", {"size": "1m-100m"}).content.decode())
+        assert listed(portal_client(alice).get("/browse/", {"q": words}).content.decode()) == []
+    assert listed(portal_client(charlie).get("/browse/", {"q": "unicorn"}).content.decode()) == ["org-b/secret-draft"]
+    assert "org-b/secret-draft" not in listed(
+        portal_client(alice).get("/browse/", {"size": "1m-100m"}).content.decode()
+    )
 
 
 def test_an_invisible_version_never_makes_a_visible_artifact_match(alice: Member, charlie: Member) -> None:
@@ -178,7 +174,7 @@ def test_search_finds_names_descriptions_readmes_and_declared_metadata(
     if fulltext:
         postgres_only()
     monkeypatch.setattr(search, "use_fulltext", lambda: fulltext)
-    client = signed_in(alice)
+    client = portal_client(alice)
     cases = {
         "llama": ["org-a/llama-tiny"],  # name
         "instruction": ["org-a/llama-tiny"],  # description
@@ -193,7 +189,7 @@ def test_search_finds_names_descriptions_readmes_and_declared_metadata(
 
 def test_full_text_search_stems_words_and_takes_web_style_queries(alice: Member, catalogue: dict[str, Version]) -> None:
     postgres_only()
-    client = signed_in(alice)
+    client = portal_client(alice)
     assert listed(client.get("/browse/", {"q": "contract"}).content.decode()) == ["org-b/mistral-big"]
     assert listed(client.get("/browse/", {"q": "summarising -legal"}).content.decode()) == []
     assert listed(client.get("/browse/", {"q": '"legal contracts"'}).content.decode()) == ["org-b/mistral-big"]
@@ -205,7 +201,7 @@ def test_full_text_search_reads_the_org_with_the_artifact(alice: Member, charlie
     Organization.objects.filter(pk=charlie.organization.pk).update(name="Borealis Research")
     version(charlie.organization, "adapter", description="a summarising adapter", state="published")
     version(alice.organization, "other", description="a summarising adapter", state="published")
-    client = signed_in(alice)
+    client = portal_client(alice)
     assert listed(client.get("/browse/", {"q": "borealis"}).content.decode()) == ["org-b/adapter"]
     assert listed(client.get("/browse/", {"q": "borealis summarising"}).content.decode()) == ["org-b/adapter"]
     assert listed(client.get("/browse/", {"q": "borealis legal"}).content.decode()) == []
@@ -214,7 +210,7 @@ def test_full_text_search_reads_the_org_with_the_artifact(alice: Member, charlie
 def test_search_ranks_name_matches_first(alice: Member) -> None:
     version(alice.organization, "other", readme="a note about llama models in passing")
     version(alice.organization, "llama-base", readme="weights")
-    assert listed(signed_in(alice).get("/browse/", {"q": "llama"}).content.decode()) == [
+    assert listed(portal_client(alice).get("/browse/", {"q": "llama"}).content.decode()) == [
         "org-a/llama-base",
         "org-a/other",
     ]
@@ -228,7 +224,7 @@ def test_sorts(alice: Member) -> None:
     a = version(alice.organization, "alpha", parameters=10, state_changed_at=now - timedelta(days=3))
     b = version(alice.organization, "bravo", parameters=None, state_changed_at=now - timedelta(days=1))
     c = version(alice.organization, "charlie-model", parameters=1000, state_changed_at=now - timedelta(days=2))
-    client = signed_in(alice)
+    client = portal_client(alice)
     assert a.artifact.pk < b.artifact.pk < c.artifact.pk
     orders = {
         "": ["org-a/charlie-model", "org-a/bravo", "org-a/alpha"],  # newest first
@@ -248,7 +244,7 @@ def test_pages_keep_the_filters(alice: Member) -> None:
     for i in range(30):
         version(alice.organization, f"model-{i:02d}", kind="checkpoint", license="MIT")
     version(alice.organization, "a-dataset", kind="dataset", license="MIT")
-    client = signed_in(alice)
+    client = portal_client(alice)
     first = client.get("/browse/", {"kind": "checkpoint", "license": "MIT", "sort": "name"}).content.decode()
     assert len(listed(first)) == 25
     assert "30 artifacts" in first
@@ -266,7 +262,7 @@ def test_pages_keep_the_filters(alice: Member) -> None:
 
 
 def test_no_result_suggests_clearing_the_filters(alice: Member, catalogue: dict[str, Version]) -> None:
-    page = signed_in(alice).get("/browse/", {"q": "nothing-like-this", "kind": "dataset"}).content.decode()
+    page = portal_client(alice).get("/browse/", {"q": "nothing-like-this", "kind": "dataset"}).content.decode()
     assert "Nothing matches “nothing-like-this”" in page
     assert 'href="/browse/">clear all filters</a>' in page
 
@@ -276,13 +272,13 @@ def test_nothing_visible_says_how_to_start(alice: Member, charlie: Member) -> No
     anonymous = Client().get("/browse/").content.decode()
     assert "Nothing has been published yet" in anonymous
     assert 'href="/accounts/login/">Sign in</a>' in anonymous
-    member = signed_in(alice).get("/browse/", {"kind": "dataset"}).content.decode()
+    member = portal_client(alice).get("/browse/", {"kind": "dataset"}).content.decode()
     assert "Nothing to see yet" in member
     assert "consortium push" in member
 
 
 def test_bad_filters_are_named_and_ignored(alice: Member, catalogue: dict[str, Version]) -> None:
-    page = signed_in(alice).get("/browse/", {"kind": "model", "size": "huge", "sort": "best", "country": "xx"})
+    page = portal_client(alice).get("/browse/", {"kind": "model", "size": "huge", "sort": "best", "country": "xx"})
     html = page.content.decode()
     assert page.status_code == 200
     assert "Unknown kind “model”: choose one of" in html
@@ -308,7 +304,7 @@ def _browse_queries(client: Client, django_assert_max_num_queries: Any, params: 
 def test_browse_queries_do_not_grow_with_the_artifacts_shown(
     alice: Member, charlie: Member, django_assert_max_num_queries: Any, params: dict[str, str]
 ) -> None:
-    client = signed_in(alice)
+    client = portal_client(alice)
 
     def add(n: int) -> None:
         for _ in range(n):
@@ -332,7 +328,7 @@ def test_the_artifact_page_queries_do_not_grow_with_its_versions(
     from django.test.utils import CaptureQueriesContext
 
     artifact = ArtifactFactory(organization=alice.organization, slug="many")
-    client = signed_in(alice)
+    client = portal_client(alice)
     counts = []
     for n in (3, 30):
         while artifact.versions.count() < n:

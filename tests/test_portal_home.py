@@ -13,16 +13,10 @@ from django.test.utils import CaptureQueriesContext
 
 from registry.models import Organization, Review, Version
 from registry.permissions import Role
-from tests.conftest import Member
+from tests.conftest import Member, portal_client
 from tests.factories import ArtifactFactory, OrganizationFactory, VersionFactory, member
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(member: Member) -> Client:
-    client = Client()
-    client.force_login(member.user)
-    return client
 
 
 def section(html: str, heading_id: str) -> str:
@@ -67,7 +61,7 @@ def test_a_reviewer_sees_what_waits_for_their_orgs_review(alice: Member, rita: M
         version=decided, reviewer=rita.user, organization=rita.organization, decision="approve", comment=""
     )
     version(rita.organization, "own-work", "in_review")
-    queue = section(signed_in(rita).get("/").content.decode(), "queue-heading")
+    queue = section(portal_client(rita).get("/").content.decode(), "queue-heading")
     assert f"/versions/{waiting.public_id}/" in queue
     assert "decided" not in queue, "already decided by me"
     assert "own-work" not in queue, "never my own org's"
@@ -75,7 +69,7 @@ def test_a_reviewer_sees_what_waits_for_their_orgs_review(alice: Member, rita: M
 
 
 def test_someone_who_is_not_a_reviewer_has_no_review_section(alice: Member) -> None:
-    assert "Waiting for my review" not in signed_in(alice).get("/").content.decode()
+    assert "Waiting for my review" not in portal_client(alice).get("/").content.decode()
 
 
 def test_my_orgs_work_in_progress(alice: Member, charlie: Member) -> None:
@@ -83,7 +77,7 @@ def test_my_orgs_work_in_progress(alice: Member, charlie: Member) -> None:
         version(alice.organization, slug, state)
     version(alice.organization, "a-done", "published")
     version(charlie.organization, "b-review", "in_review")
-    mine = section(signed_in(alice).get("/").content.decode(), "mine-heading")
+    mine = section(portal_client(alice).get("/").content.decode(), "mine-heading")
     assert all(slug in mine for slug in ("a-draft", "a-fix", "a-review"))
     assert "a-done" not in mine
     assert "b-review" not in mine
@@ -92,7 +86,7 @@ def test_my_orgs_work_in_progress(alice: Member, charlie: Member) -> None:
 
 
 def test_my_orgs_work_says_how_to_start_when_empty(alice: Member) -> None:
-    mine = section(signed_in(alice).get("/").content.decode(), "mine-heading")
+    mine = section(portal_client(alice).get("/").content.decode(), "mine-heading")
     assert "consortium push" in mine
 
 
@@ -101,7 +95,7 @@ def test_what_changed_lists_what_the_viewer_may_see_with_who_and_when(alice: Mem
     version(charlie.organization, "b-private", "in_review", sharing="org")
     version(charlie.organization, "b-draft", "draft")
     version(charlie.organization, "b-public", "published", sharing="org")
-    changes = section(signed_in(alice).get("/").content.decode(), "changes-heading")
+    changes = section(portal_client(alice).get("/").content.decode(), "changes-heading")
     assert f"/versions/{shared.public_id}/" in changes
     assert "b-public" in changes
     assert "b-private" not in changes
@@ -127,7 +121,7 @@ def test_home_queries_do_not_grow_with_the_versions_shown(
             version(alice.organization, f"a-{org.slug}", "draft")
             version(rita.organization, f"b-{org.slug}", "changes_requested")
 
-    clients = {"reviewer": signed_in(rita), "member": signed_in(alice), "anonymous": Client()}
+    clients = {"reviewer": portal_client(rita), "member": portal_client(alice), "anonymous": Client()}
     add(3)
     few = {name: _home_queries(client) for name, client in clients.items()}
     add(27)

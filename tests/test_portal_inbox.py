@@ -12,7 +12,7 @@ from registry.models import Notification, NotificationPreference, Organization, 
 from registry.permissions import Role
 from tests import factories
 from tests.api.test_notifications_api import in_review
-from tests.conftest import Member
+from tests.conftest import Member, portal_client
 
 pytestmark = pytest.mark.django_db
 State = Version.State
@@ -21,12 +21,6 @@ State = Version.State
 @pytest.fixture
 def rita(org_b: Organization) -> Member:
     return Member(factories.member(org_b, Role.VIEWER, username="rita", is_reviewer=True), org_b)
-
-
-def signed_in(member: Member) -> Client:
-    client = Client()
-    client.force_login(member.user)
-    return client
 
 
 def badge(client: Client) -> str:
@@ -39,7 +33,7 @@ def badge(client: Client) -> str:
 def test_the_inbox_lists_newest_first_with_unread_marked(alice: Member, rita: Member) -> None:
     older, newer = in_review(alice, "older"), in_review(alice, "newer")
     Notification.objects.filter(user=rita.user, event__version=older).update(read_at="2030-01-01T00:00:00Z")
-    page = signed_in(rita).get("/inbox/").content.decode()
+    page = portal_client(rita).get("/inbox/").content.decode()
     assert "<h1>Inbox</h1>" in page
     assert "1 unread." in page
     assert page.index("org-a/newer@3 moved from checking to in_review") < page.index("org-a/older@3 moved")
@@ -51,7 +45,7 @@ def test_the_inbox_lists_newest_first_with_unread_marked(alice: Member, rita: Me
 
 
 def test_the_badge_counts_unread_and_keeps_polling(alice: Member, rita: Member, bob: Member) -> None:
-    client = signed_in(rita)
+    client = portal_client(rita)
     assert ">Inbox</a>" in badge(client), "no count when nothing is unread"
     in_review(alice, "one")
     in_review(alice, "two")
@@ -59,14 +53,14 @@ def test_the_badge_counts_unread_and_keeps_polling(alice: Member, rita: Member, 
     assert '<span class="state">2<span class="visually-hidden"> unread</span></span>' in fragment
     assert 'hx-trigger="every 20s"' in fragment
     assert 'hx-get="/inbox/count/"' in fragment
-    home = signed_in(bob).get("/").content.decode()
+    home = portal_client(bob).get("/").content.decode()
     assert 'hx-trigger="load, every 20s"' in home, "every page loads the badge, then polls it"
     assert Client().get("/inbox/count/").content == b"", "signed out: the badge goes away"
 
 
 def test_following_a_notification_reads_it_and_opens_the_version(alice: Member, rita: Member, bob: Member) -> None:
     version = in_review(alice)
-    client = signed_in(rita)
+    client = portal_client(rita)
     mine = Notification.objects.get(user=rita.user)
     response = client.get(f"/inbox/{mine.pk}/")
     assert response.status_code == 302
@@ -81,7 +75,7 @@ def test_following_a_notification_reads_it_and_opens_the_version(alice: Member, 
 def test_mark_one_or_all_read_with_the_buttons(alice: Member, rita: Member) -> None:
     in_review(alice, "one")
     in_review(alice, "two")
-    client = signed_in(rita)
+    client = portal_client(rita)
     first, second = Notification.objects.filter(user=rita.user).order_by("id")
     assert client.get("/inbox/read/").status_code == 405
     response = client.post("/inbox/read/", {"id": first.pk}, follow=True)
@@ -102,7 +96,7 @@ def test_marking_read_needs_the_csrf_token(alice: Member, rita: Member) -> None:
 
 
 def test_the_preferences_form_saves_the_choices(alice: Member) -> None:
-    client = signed_in(alice)
+    client = portal_client(alice)
     page = client.get("/inbox/preferences/").content.decode()
     assert "<h1>Notification preferences</h1>" in page
     assert "<legend>Tell me about</legend>" in page
@@ -131,7 +125,7 @@ def test_the_inbox_pages_need_sign_in(client: Client) -> None:
 def test_the_watch_button_watches_and_unwatches(alice: Member, charlie: Member) -> None:
     shared = in_review(alice, "shared", sharing=Sharing.CONSORTIUM)
     private = in_review(alice, "private")
-    client = signed_in(charlie)
+    client = portal_client(charlie)
     page = client.get(f"/artifacts/{shared.artifact.public_id}/").content.decode()
     assert f'action="/artifacts/{shared.artifact.public_id}/watch/"' in page
     assert ">Watch</button>" in page

@@ -8,12 +8,11 @@ import re
 import pytest
 import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from rest_framework.test import APIClient
 
 from jobs.models import Acknowledgement, PriorArtMatch
 from registry.models import Organization, Sharing, Version
-from tests.conftest import Member
+from tests.conftest import Member, portal_client
 from tests.corpus import recipes
 from tests.factories import ArtifactFactory, VersionFactory
 from tests.jobs.test_prior_art_search import changed_lr, recipe_version
@@ -21,13 +20,6 @@ from tests.jobs.test_prior_art_search import changed_lr, recipe_version
 pytestmark = pytest.mark.django_db
 State = Version.State
 ACKNOWLEDGE = "Acknowledge: we will not re-run this"
-
-
-def client_for(member: Member | None) -> Client:
-    client = Client()
-    if member is not None:
-        client.force_login(member.user)
-    return client
 
 
 def recipe(org: Organization, slug: str, **fields: object) -> Version:
@@ -70,14 +62,14 @@ def test_each_reader_sees_only_the_matches_they_can_see_on_the_page_and_in_the_a
     alice: Member, charlie: Member, pushed: tuple[Version, Version, Version]
 ) -> None:
     ours, public, _ = pushed
-    mine = prior_art_section(client_for(alice).get(f"/versions/{ours.public_id}/").content.decode())
+    mine = prior_art_section(portal_client(alice).get(f"/versions/{ours.public_id}/").content.decode())
     assert "org-b/public-run@1.0" in mine
     assert "org-a/private-run@1.0" in mine
     assert f'href="/versions/{public.public_id}/"' in mine
     assert "near-duplicate" in mine
     assert "lr 3e-4 vs 1e-4" in mine
 
-    theirs = prior_art_section(client_for(charlie).get(f"/versions/{ours.public_id}/").content.decode())
+    theirs = prior_art_section(portal_client(charlie).get(f"/versions/{ours.public_id}/").content.decode())
     assert "org-b/public-run@1.0" in theirs
     assert "private-run" not in theirs
     assert "2e-4" not in theirs
@@ -111,15 +103,15 @@ def test_only_a_pusher_of_the_versions_org_acknowledges_another_orgs_match(
     ours, public, private = pushed
     url = f"/versions/{ours.public_id}/prior-art/{public.public_id}/acknowledge/"
     for reader in (bob, charlie):  # a viewer of A; a member of B, who sees the version but may not push in A
-        assert ACKNOWLEDGE not in client_for(reader).get(f"/versions/{ours.public_id}/").content.decode()
-        assert client_for(reader).post(url, {"note": "me"}).status_code == 403
+        assert ACKNOWLEDGE not in portal_client(reader).get(f"/versions/{ours.public_id}/").content.decode()
+        assert portal_client(reader).post(url, {"note": "me"}).status_code == 403
     own = f"/versions/{ours.public_id}/prior-art/{private.public_id}/acknowledge/"
-    assert client_for(charlie).post(own, {"note": "x"}).status_code == 404, "a match charlie cannot see"
+    assert portal_client(charlie).post(own, {"note": "x"}).status_code == 404, "a match charlie cannot see"
     assert not Acknowledgement.objects.exists()
 
-    section = prior_art_section(client_for(alice).get(f"/versions/{ours.public_id}/").content.decode())
+    section = prior_art_section(portal_client(alice).get(f"/versions/{ours.public_id}/").content.decode())
     assert section.count(ACKNOWLEDGE) == 1, "for org B's run, not for A's own"
-    response = client_for(alice).post(url, {"note": "we build on it"}, follow=True)
+    response = portal_client(alice).post(url, {"note": "we build on it"}, follow=True)
     assert response.status_code == 200
     found = Acknowledgement.objects.get()
     assert (found.organization, found.source, found.via, found.note) == (
@@ -138,8 +130,8 @@ def test_the_search_page_ranks_what_the_member_sees_and_lists_a_bad_recipes_prob
 ) -> None:
     recipe_version(org_b, "tiny", recipes.pretraining_recipe())
     recipe_version(org_b, "secret", changed_lr("2.5e-4"), state=State.IN_REVIEW, sharing=Sharing.ORG)
-    assert client_for(None).get("/prior-art/").status_code == 302, "signed-in members only"
-    client = client_for(alice)
+    assert portal_client(None).get("/prior-art/").status_code == 302, "signed-in members only"
+    client = portal_client(alice)
     assert 'href="/prior-art/"' in client.get("/").content.decode(), "in the navigation"
 
     pasted = client.post("/prior-art/", {"recipe": yaml.safe_dump(changed_lr("2.5e-4"))})

@@ -10,24 +10,16 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from jobs.models import PipelineRun, Step
 from registry.models import AuditEvent, Version
-from tests.conftest import Member
+from tests.conftest import Member, portal_client
 from tests.test_portal_measurements import checkpoint, measured, section
 
 pytestmark = pytest.mark.django_db
 
 CaptureCallbacks = Callable[..., AbstractContextManager[list[Callable[[], Any]]]]
 FORM = 'class="inline rerun"'
-
-
-def client_for(member: Member | None) -> Client:
-    client = Client()
-    if member is not None:
-        client.force_login(member.user)
-    return client
 
 
 def rerun_url(version: Version, step: str) -> str:
@@ -53,7 +45,7 @@ def test_a_steward_re_runs_a_finished_measurement_with_a_reason(
     alice: Member, steward: Member, django_capture_on_commit_callbacks: CaptureCallbacks
 ) -> None:
     version, run = in_review_with_measurements(alice)
-    client = client_for(steward)
+    client = portal_client(steward)
     page = client.get(f"/versions/{version.public_id}/").content.decode()
     measurements = section(page, "measurements")
     assert measurements.count(FORM) == 1, "evals is finished; cost is still running"
@@ -82,7 +74,7 @@ def test_an_errored_check_of_a_version_still_checking_is_re_run(alice: Member, s
     version = checkpoint(alice.organization, state="checking")
     run = measured(version, run_status="errored", evals={"status": "queued"})
     Step.objects.filter(run=run, name="integrity").update(status="errored", attempts=5, summary="gave up")
-    client = client_for(steward)
+    client = portal_client(steward)
     checks = section(client.get(f"/versions/{version.public_id}/").content.decode(), "checks")
     assert '<label for="rerun-integrity">Reason to re-run<span class="visually-hidden"> integrity' in checks
     assert FORM not in section(client.get(f"/versions/{version.public_id}/").content.decode(), "measurements")
@@ -105,7 +97,7 @@ def test_members_see_no_form_and_are_refused(
     version, run = in_review_with_measurements(alice)
     before = snapshot(run)
     for member in (alice, bob):
-        client = client_for(member)
+        client = portal_client(member)
         page = client.get(f"/versions/{version.public_id}/").content.decode()
         assert FORM not in page
         assert "/rerun/" not in page
@@ -114,8 +106,8 @@ def test_members_see_no_form_and_are_refused(
         assert response.status_code == 403
         assert "Not allowed" in response.content.decode()
         assert callbacks == []
-    assert client_for(charlie).post(rerun_url(version, "evals"), {"reason": "x"}).status_code == 404, "invisible"
-    anonymous = client_for(None).post(rerun_url(version, "evals"), {"reason": "x"})
+    assert portal_client(charlie).post(rerun_url(version, "evals"), {"reason": "x"}).status_code == 404, "invisible"
+    anonymous = portal_client(None).post(rerun_url(version, "evals"), {"reason": "x"})
     assert anonymous.status_code == 302
     assert anonymous["Location"].startswith("/accounts/login/")
     assert snapshot(run) == before
@@ -125,7 +117,7 @@ def test_members_see_no_form_and_are_refused(
 def test_a_passed_check_is_not_re_run_and_the_page_says_why(alice: Member, steward: Member) -> None:
     version, run = in_review_with_measurements(alice)
     before = snapshot(run)
-    client = client_for(steward)
+    client = portal_client(steward)
     page = client.get(f"/versions/{version.public_id}/").content.decode()
     assert rerun_url(version, "integrity") not in page, "not offered..."
     response = client.post(rerun_url(version, "integrity"), {"reason": "just because"}, follow=True)  # ...nor taken
@@ -140,7 +132,7 @@ def test_a_passed_check_is_not_re_run_and_the_page_says_why(alice: Member, stewa
 def test_a_re_run_needs_a_reason_and_a_step_that_exists(alice: Member, steward: Member) -> None:
     version, run = in_review_with_measurements(alice)
     before = snapshot(run)
-    client = client_for(steward)
+    client = portal_client(steward)
     for blank in ({}, {"reason": "   "}):
         response = client.post(rerun_url(version, "evals"), blank, follow=True)
         assert "Nothing was re-run: reason: say why it is re-run" in response.content.decode()
@@ -154,7 +146,7 @@ def test_polling_pauses_while_a_stewards_re_run_form_is_in_use(alice: Member, st
     version, _ = in_review_with_measurements(alice)  # cost is running: the block polls
     url = f"/versions/{version.public_id}/checks/"
     trigger = re.compile(r'hx-trigger="([^"]*)"')
-    assert trigger.findall(client_for(alice).get(url).content.decode()) == ["every 2s"]
-    partial = client_for(steward).get(url).content.decode()
+    assert trigger.findall(portal_client(alice).get(url).content.decode()) == ["every 2s"]
+    partial = portal_client(steward).get(url).content.decode()
     assert trigger.findall(partial) == ["every 2s [!this.querySelector('form.rerun :focus, form.rerun input:valid')]"]
     assert FORM in partial, "the polled block keeps the steward's forms"

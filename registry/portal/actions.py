@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -29,6 +30,12 @@ def error_message(exc: DomainError | ValidationError) -> str:
     return " ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
 
 
-def form_problems(form: forms.Form) -> str:
-    """An invalid form's errors as one line, each naming its field."""
-    return " ".join(f"{field}: {' '.join(map(str, errors))}" for field, errors in form.errors.items())
+def act_on_form(
+    request: HttpRequest, form: forms.Form, call: Callable[[dict[str, Any]], object], success: str, *, refused: str
+) -> bool:
+    """`act` with a valid form's data; an invalid form is said as "<refused>: <each field's problem>."."""
+    if not form.is_valid():
+        problems = " ".join(f"{field}: {' '.join(map(str, errors))}" for field, errors in form.errors.items())
+        messages.error(request, f"{refused}: {problems}.")
+        return False
+    return act(request, lambda: call(form.cleaned_data), success)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from registry import selectors
 from registry.actors import Actor
-from registry.portal.actions import act, form_problems
+from registry.portal.actions import act, act_on_form
 from registry.services import notifications
 
 INBOX_PAGE = 50
@@ -97,12 +97,16 @@ def notification_preferences(request: HttpRequest) -> HttpResponse:
     current = notifications.preferences_get(actor=actor)
     initial = {name: getattr(current, name) for name in notifications.PREFERENCE_FIELDS}
     form = PreferencesForm(request.POST or None, initial=initial)
-    if request.method == "POST":
-        if form.is_valid():
-            choices = {name: form.cleaned_data[name] for name in notifications.PREFERENCE_FIELDS}
-            act(request, lambda: notifications.preferences_set(actor=actor, **choices), "Preferences saved.")
-            return redirect("portal-inbox-preferences")
-        messages.error(request, form_problems(form))
+    if request.method == "POST" and act_on_form(
+        request,
+        form,
+        lambda data: notifications.preferences_set(
+            actor=actor, **{name: data[name] for name in notifications.PREFERENCE_FIELDS}
+        ),
+        "Preferences saved.",
+        refused="Nothing was saved",
+    ):
+        return redirect("portal-inbox-preferences")
     return render(request, "registry/notification_preferences.html", {"form": form})
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -22,7 +21,7 @@ from jobs.prior_art.search import Match, prior_art
 from jobs.prior_art.similarity import NEAR_DUPLICATE
 from registry.actors import Actor
 from registry.permissions import Capability
-from registry.portal.actions import act, form_problems
+from registry.portal.actions import act_on_form
 from registry.portal.versions import version_or_404
 
 SEARCH_LIMIT = 20
@@ -44,17 +43,13 @@ def match_acknowledge(request: HttpRequest, version_id: str, match_id: str) -> H
     organization = version.artifact.organization
     if not actor.can(organization.pk, Capability.PUSH):
         raise PermissionDenied(actor.denial(organization, Capability.PUSH))
-    form = AcknowledgeForm(request.POST)
-    if not form.is_valid():
-        problems = form_problems(form)
-        messages.error(request, f"Nothing was acknowledged: {problems}.")
-    else:
-        note = form.cleaned_data["note"]
-        act(
-            request,
-            lambda: acknowledge(actor, organization=organization, source=seen.version, via=version, note=note),
-            f"Acknowledged: {organization.slug} will not re-run {seen.name}.",
-        )
+    act_on_form(
+        request,
+        AcknowledgeForm(request.POST),
+        lambda data: acknowledge(actor, organization=organization, source=seen.version, via=version, note=data["note"]),
+        f"Acknowledged: {organization.slug} will not re-run {seen.name}.",
+        refused="Nothing was acknowledged",
+    )
     return redirect("portal-version", version_id=version.public_id)
 
 

@@ -5,7 +5,6 @@ a step; the API's `checks/<step>/rerun/` calls the same `step_rerun`."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -15,7 +14,7 @@ from django.views.decorators.http import require_POST
 from jobs import pipeline
 from registry import selectors
 from registry.actors import Actor
-from registry.portal.actions import act, form_problems
+from registry.portal.actions import act_on_form
 from registry.portal.versions import version_or_404
 
 
@@ -36,15 +35,11 @@ def step_rerun(request: HttpRequest, version_id: str, step_name: str) -> HttpRes
     if not actor.is_steward:
         raise PermissionDenied("only a steward can re-run a check or a measurement")
     step = selectors.step_get(version=version, name=step_name)
-    form = RerunForm(request.POST)
-    if not form.is_valid():
-        problems = form_problems(form)
-        messages.error(request, f"Nothing was re-run: {problems}.")
-    else:
-        reason = form.cleaned_data["reason"]
-        act(
-            request,
-            lambda: pipeline.step_rerun(actor=actor, step=step, reason=reason),
-            f"{step.name} queued again: it runs from scratch, and your reason is in the audit log.",
-        )
+    act_on_form(
+        request,
+        RerunForm(request.POST),
+        lambda data: pipeline.step_rerun(actor=actor, step=step, reason=data["reason"]),
+        f"{step.name} queued again: it runs from scratch, and your reason is in the audit log.",
+        refused="Nothing was re-run",
+    )
     return redirect("portal-version", version_id=version.public_id)
