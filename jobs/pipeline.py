@@ -242,9 +242,12 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def backoff(attempt: int) -> float:
-    base = settings.PIPELINE_BACKOFF_SECONDS * 2 ** max(attempt - 1, 0)
-    return min(base, settings.PIPELINE_BACKOFF_MAX_SECONDS) * random.uniform(0.8, 1.2)  # noqa: S311
+def backoff(attempt: int, *, first: float | None = None, most: float | None = None) -> float:
+    """Seconds to wait after failed attempt `attempt`: `first` doubling up to `most`, ±20% jitter
+    (by default the pipeline's PIPELINE_BACKOFF_SECONDS and PIPELINE_BACKOFF_MAX_SECONDS)."""
+    first = settings.PIPELINE_BACKOFF_SECONDS if first is None else first
+    most = settings.PIPELINE_BACKOFF_MAX_SECONDS if most is None else most
+    return min(first * 2 ** max(attempt - 1, 0), most) * random.uniform(0.8, 1.2)  # noqa: S311
 
 
 def step_retry(step: Step, token: uuid.UUID, exc: BaseException) -> str:

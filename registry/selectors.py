@@ -120,7 +120,6 @@ def delivery_list(*, actor: Actor, webhook: Webhook) -> QuerySet[WebhookDelivery
         WebhookDelivery.objects.filter(Exists(visible), webhook=webhook)
         .select_related("webhook__organization", "event__organization", "event__version__artifact__organization")
         .select_related("replay_of", "requested_by")
-        .prefetch_related("attempt_log")
         .order_by("-id")
     )
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from jobs.checks.formats.refs import member_of
+from jobs.ledger.ledger import UNCOUNTED
 from jobs.models import Acknowledgement
 from registry.actors import Actor
 from registry.errors import DomainError, NotFound
@@ -20,7 +21,6 @@ from registry.services.audit import audit_record
 
 RUN_KINDS = (Kind.PRETRAINING_RECIPE, Kind.POSTTRAINING_RECIPE, Kind.CHECKPOINT)
 # What the ledger never counts, so there is nothing to acknowledge.
-UNCOUNTED = (Version.State.DRAFT, Version.State.DELETED, Version.State.REJECTED)
 
 
 @transaction.atomic(durable=True)

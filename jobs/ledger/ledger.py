@@ -27,11 +27,11 @@ from django.db.models import QuerySet
 
 from jobs.ledger.compute import Compute, declared
 from jobs.models import Acknowledgement, RecipeFeatures
+from jobs.prior_art.evidence import RECIPE_KINDS
 from registry.actors import Actor
 from registry.models import Kind, LineageEdge, Organization, Relation, Version
 
 UNCOUNTED = (Version.State.DRAFT, Version.State.DELETED, Version.State.REJECTED)
-RECIPE_KINDS = (Kind.PRETRAINING_RECIPE, Kind.POSTTRAINING_RECIPE)
 WAYS = ("reuses", "derived_from", "acknowledged")
 
 

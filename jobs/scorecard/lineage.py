@@ -10,12 +10,12 @@ from django.db.models import Exists, OuterRef
 
 from registry import selectors
 from registry.actors import Actor
-from registry.models import Kind, LineageEdge, Relation, Version
+from registry.declared_metadata import CONTAMINATION_KINDS
+from registry.models import LineageEdge, Relation, Version
 
 UPSTREAM_HOPS = 4  # edges followed up from the scored version
 UPSTREAM_MAX = 200  # versions read, at most (a lineage wider than this is cut, never guessed at)
 UPSTREAM_RELATIONS = (Relation.DERIVED_FROM, Relation.PRODUCED_BY, Relation.TRAINED_ON)
-DECLARING_KINDS = frozenset({Kind.DATASET, Kind.PRETRAINING_RECIPE, Kind.POSTTRAINING_RECIPE})
 
 
 @dataclass(frozen=True)
@@ -66,4 +66,4 @@ def upstream_declarers(*, actor: Actor, parents: Parents) -> list[Version]:
             if parent is not None and parent.pk not in seen:
                 seen[parent.pk] = parent
                 frontier.add(parent.pk)
-    return [v for v in seen.values() if v.artifact.kind in DECLARING_KINDS]
+    return [v for v in seen.values() if v.artifact.kind in CONTAMINATION_KINDS]

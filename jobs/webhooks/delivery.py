@@ -10,7 +10,6 @@ reconciler (beat) sends what a lost message or a dead worker left behind.
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.pipeline import backoff
 from jobs.webhooks.outbound import OutboundFailed, OutboundRefused, OutboundResponse, display, post
 from jobs.webhooks.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TYPE_HEADER, signature_header
 from registry.actors import Actor
@@ -41,11 +41,6 @@ Status = WebhookDelivery.Status
 # A due delivery still pending this long after its time lost its message: the reconciler re-sends it.
 OVERDUE = timedelta(seconds=60)
 USER_AGENT = "consortium-registry-webhooks/1"
-
-
-def backoff(attempt: int) -> float:
-    base = settings.WEBHOOK_BACKOFF_SECONDS * 2 ** max(attempt - 1, 0)
-    return min(base, settings.WEBHOOK_BACKOFF_MAX_SECONDS) * random.uniform(0.8, 1.2)  # noqa: S311
 
 
 def attempt_seconds() -> float:
@@ -167,7 +162,9 @@ def _record(
         else:
             retry = not final and delivery.attempts < settings.WEBHOOK_MAX_ATTEMPTS
             outcome = Status.PENDING if retry else Status.FAILED
-            delay = backoff(delivery.attempts)
+            delay = backoff(
+                delivery.attempts, first=settings.WEBHOOK_BACKOFF_SECONDS, most=settings.WEBHOOK_BACKOFF_MAX_SECONDS
+            )
             fields |= {"status": outcome, "finished_at": None if retry else now}
             fields["next_attempt_at"] = now + timedelta(seconds=delay) if retry else None
         held = WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.SENDING, attempts=delivery.attempts)

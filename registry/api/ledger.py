@@ -98,9 +98,7 @@ class LedgerOut(serializers.Serializer):
 
 
 def ledger_for(request: Request) -> Ledger:
-    params = LedgerParams(data=request.query_params.dict())
-    params.is_valid(raise_exception=True)
-    found = params.validated_data
+    found = _validated(LedgerParams, request.query_params.dict())
     return ledger(Actor.of(request), organization=found.get("org"), since=found.get("since"), until=found.get("until"))
 
 

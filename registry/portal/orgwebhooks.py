@@ -4,17 +4,15 @@ A new secret is shown once, on the page right after it is made, and then forgott
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from registry import selectors
 from registry.actors import Actor
-from registry.errors import DomainError
 from registry.models import Event, Organization, Webhook
 from registry.permissions import Capability
-from registry.portal.actions import act, error_message
+from registry.portal.actions import act
 from registry.portal.orgadmin import no_store, org_context, org_page, secret_keep, secret_take
 from registry.services import webhooks
 
@@ -71,7 +69,9 @@ def org_webhook(request: HttpRequest, organization: Organization, actor: Actor, 
         organization,
         "webhooks",
         webhook=webhook,
-        deliveries=selectors.delivery_list(actor=actor, webhook=webhook)[:DELIVERIES_SHOWN],
+        deliveries=selectors.delivery_list(actor=actor, webhook=webhook).prefetch_related("attempt_log")[
+            :DELIVERIES_SHOWN
+        ],
         can_change=actor.can(organization.pk, Capability.WEBHOOKS),
     )
     if request.headers.get("HX-Request") == "true":  # the log's own refresh: it never takes the secret
@@ -100,13 +100,13 @@ def org_webhook_change(
             f"Webhook switched {'on' if on else 'off'}.",
         )
     elif operation == "rotate-secret":
-        try:
-            secret = webhooks.webhook_rotate_secret(actor=actor, webhook=webhook)
-        except DomainError as exc:
-            messages.error(request, error_message(exc))
-        else:
-            secret_keep(request, organization, NEW_SECRET, {"id": str(webhook.public_id), "secret": secret})
-            messages.success(request, "New signing secret made; the old one no longer signs. Copy it now.")
+        made = {"id": str(webhook.public_id)}
+
+        def rotate() -> None:
+            made["secret"] = webhooks.webhook_rotate_secret(actor=actor, webhook=webhook)
+
+        if act(request, rotate, "New signing secret made; the old one no longer signs. Copy it now."):
+            secret_keep(request, organization, NEW_SECRET, made)
     elif operation == "delete":
         if act(request, lambda: webhooks.webhook_delete(actor=actor, webhook=webhook), "Webhook removed."):
             return redirect("portal-org-webhooks", slug=organization.slug)
